@@ -1,0 +1,254 @@
+"""Endpoints: create (with --wait), describe, list, delete, the waiters, logs and metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+from inferpipe.core.client import ApiClient, ApiError
+
+from .app import app, wait_app
+from .context import STATE
+from .params import load_spec, load_value, parse_tags, put
+from .render import console, emit, err_console
+from .resources import list_options
+
+POLL = 0.5
+
+
+def wait_for(client: ApiClient, name: str, target: str, timeout: float, quiet: bool = False) -> dict[str, Any]:
+    """Poll DescribeEndpoint until `target` (or gone, for target='Deleted'); show a live status line."""
+    deadline = time.monotonic() + timeout
+    show = not quiet and not STATE.as_json
+    last: dict[str, Any] = {}
+    status_line = err_console.status(f"{name}: waiting") if show else None
+    if status_line:
+        status_line.start()
+    try:
+        while True:
+            try:
+                last = client.call("DescribeEndpoint", {"EndpointName": name})
+            except ApiError as exc:
+                if target == "Deleted" and exc.code == "ValidationException":
+                    return {"EndpointName": name, "EndpointStatus": "Deleted"}
+                raise
+            status = last.get("EndpointStatus")
+            if status_line:
+                counts = ", ".join(
+                    f"{v['VariantName']} {v.get('CurrentInstanceCount', 0)}/{v.get('DesiredInstanceCount', 0)}"
+                    for v in last.get("ProductionVariants", [])
+                )
+                status_line.update(f"{name}: [bold]{status}[/bold]  {counts}")
+            if status == target:
+                return last
+            if status == "Failed" or (status == "InService" and target == "Deleted"):
+                raise ApiError(
+                    "WaiterFailed", f"Endpoint {name} is {status}: {last.get('FailureReason', '')}", "DescribeEndpoint"
+                )
+            if time.monotonic() > deadline:
+                raise ApiError(
+                    "WaiterTimeout", f"Endpoint {name} is still {status} after {timeout:.0f} s.", "DescribeEndpoint"
+                )
+            time.sleep(POLL)
+    finally:
+        if status_line:
+            status_line.stop()
+
+
+@app.command(
+    "create-endpoint",
+    epilog="Example:\n\n  inferpipe create-endpoint --endpoint-name churn --endpoint-config-name churn-cfg --wait",
+)
+def create_endpoint(
+    endpoint_name: str | None = typer.Option(None, "--endpoint-name"),
+    endpoint_config_name: str | None = typer.Option(None, "--endpoint-config-name"),
+    deployment_config: str | None = typer.Option(None, "--deployment-config", help="JSON, or file://."),
+    tags: list[str] | None = typer.Option(None, "--tags", help="Key=Value (repeatable) or JSON."),
+    spec: str | None = typer.Option(None, "-f", "--file", help="YAML/JSON request; a pipeline.yaml works too."),
+    wait: bool = typer.Option(False, "--wait", help="Return only when InService (exit 1 if it fails)."),
+    timeout: float = typer.Option(900, "--timeout", help="Seconds to wait with --wait."),
+) -> None:
+    """Create an endpoint: start the containers of every variant and health-check them."""
+    req: dict[str, Any] = {}
+    if spec:
+        req, _ = load_spec(spec, "endpoint")
+    put(req, "EndpointName", endpoint_name)
+    put(req, "EndpointConfigName", endpoint_config_name)
+    if deployment_config:
+        req["DeploymentConfig"] = load_value(deployment_config, "--deployment-config")
+    put(req, "Tags", parse_tags(tags))
+    client = STATE.client()
+    result = client.call("CreateEndpoint", req)
+    if wait:
+        wait_for(client, req["EndpointName"], "InService", timeout)
+    emit(result)
+
+
+def _variant_rows(desc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Production variants", header_style="bold")
+    for col in ("Variant", "Weight", "Instances", "Images"):
+        table.add_column(col)
+    for v in desc.get("ProductionVariants", []):
+        images = "\n".join(i.get("SpecifiedImage", "") for i in v.get("DeployedImages", []))
+        table.add_row(
+            v["VariantName"],
+            f"{v.get('CurrentWeight', '')} (desired {v.get('DesiredWeight', '')})",
+            f"{v.get('CurrentInstanceCount', 0)}/{v.get('DesiredInstanceCount', 0)}",
+            images,
+        )
+    console.print(table)
+
+
+@app.command("describe-endpoint", epilog="Example:\n\n  inferpipe describe-endpoint --endpoint-name churn")
+def describe_endpoint(
+    endpoint_name: str = typer.Option(..., "--endpoint-name"),
+    metrics: bool = typer.Option(
+        True, "--metrics/--no-metrics", help="Also show the last 5 minutes of metrics (table output)."
+    ),
+) -> None:
+    """Show an endpoint's status, variants and (in table output) recent metrics."""
+    client = STATE.client()
+    desc = client.call("DescribeEndpoint", {"EndpointName": endpoint_name})
+    if STATE.as_json or STATE.query:
+        emit(desc)
+        return
+    head = {k: v for k, v in desc.items() if k not in ("ProductionVariants", "InferpipeInstances")}
+    emit(head, title=f"Endpoint {endpoint_name}")
+    _variant_rows(desc)
+    if metrics:
+        _metrics_table(client, endpoint_name)
+
+
+def _metrics_table(client: ApiClient, name: str, seconds: float = 300) -> None:
+    from rich.table import Table
+
+    data = client.call("EndpointMetrics", {"EndpointName": name, "Seconds": seconds}, prefix="Inferpipe")
+    if not data["Metrics"]:
+        console.print("[dim]No invocations in the last 5 minutes.[/dim]")
+        return
+    table = Table(title=f"Metrics, last {seconds:.0f} s (latencies in microseconds)", header_style="bold")
+    for col in ("Metric", "Variant", "Container", "Sum/Count", "Average", "p50", "p99"):
+        table.add_column(col)
+
+    def f(x: Any) -> str:
+        return "" if x is None else f"{x:,.0f}"
+
+    for m in data["Metrics"]:
+        table.add_row(
+            m["MetricName"],
+            m["VariantName"],
+            m.get("ContainerName", ""),
+            f(m.get("Sum", m.get("SampleCount"))),
+            f(m.get("Average")),
+            f(m.get("p50")),
+            f(m.get("p99")),
+        )
+    console.print(table)
+
+
+@app.command("metrics", epilog="Example:\n\n  inferpipe metrics --endpoint-name churn --seconds 60")
+def endpoint_metrics(
+    endpoint_name: str = typer.Option(..., "--endpoint-name"),
+    seconds: float = typer.Option(300, "--seconds", help="Window to summarize."),
+) -> None:
+    """Invocations, errors and latencies (ModelLatency, OverheadLatency, ContainerLatency)."""
+    client = STATE.client()
+    if STATE.as_json or STATE.query:
+        emit(client.call("EndpointMetrics", {"EndpointName": endpoint_name, "Seconds": seconds}, prefix="Inferpipe"))
+        return
+    _metrics_table(client, endpoint_name, seconds)
+
+
+@app.command(
+    "logs", epilog="Example:\n\n  inferpipe logs --endpoint-name churn --container-hostname container-2 --tail 20"
+)
+def logs(
+    endpoint_name: str = typer.Option(..., "--endpoint-name"),
+    container_hostname: str | None = typer.Option(None, "--container-hostname"),
+    tail: int = typer.Option(50, "--tail"),
+) -> None:
+    """Container logs of an endpoint, one stream per variant/instance/container as CloudWatch names them."""
+    data = STATE.client().call(
+        "Logs",
+        {"EndpointName": endpoint_name, "ContainerHostname": container_hostname, "Tail": tail},
+        prefix="Inferpipe",
+    )
+    if STATE.as_json or STATE.query:
+        emit(data)
+        return
+    for stream in data["Streams"]:
+        console.rule(f"{data['LogGroupName']} {stream['LogStreamName']}")
+        console.print(stream["Text"].rstrip(), markup=False, highlight=False)
+
+
+@app.command("list-endpoints", epilog="Example:\n\n  inferpipe list-endpoints --status-equals InService")
+def list_endpoints(
+    name_contains: str | None = typer.Option(None, "--name-contains"),
+    status_equals: str | None = typer.Option(None, "--status-equals"),
+    sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime | Status"),
+    sort_order: str | None = typer.Option(None, "--sort-order", help="Ascending | Descending"),
+    max_results: int | None = typer.Option(None, "--max-results"),
+    next_token: str | None = typer.Option(None, "--next-token"),
+    creation_time_before: str | None = typer.Option(None, "--creation-time-before"),
+    creation_time_after: str | None = typer.Option(None, "--creation-time-after"),
+) -> None:
+    """List endpoints."""
+    req: dict[str, Any] = {}
+    list_options(
+        req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
+    )
+    put(req, "StatusEquals", status_equals)
+    emit(
+        STATE.client().call("ListEndpoints", req),
+        columns=["EndpointName", "EndpointStatus", "CreationTime", "LastModifiedTime"],
+        rows_key="Endpoints",
+    )
+
+
+@app.command("delete-endpoint", epilog="Example:\n\n  inferpipe delete-endpoint --endpoint-name churn --wait")
+def delete_endpoint(
+    endpoint_name: str = typer.Option(..., "--endpoint-name"),
+    wait: bool = typer.Option(False, "--wait", help="Return only when every container is gone."),
+    timeout: float = typer.Option(300, "--timeout"),
+) -> None:
+    """Delete an endpoint: drain, stop and remove its containers."""
+    client = STATE.client()
+    result = client.call("DeleteEndpoint", {"EndpointName": endpoint_name})
+    if wait:
+        wait_for(client, endpoint_name, "Deleted", timeout)
+    emit(result)
+
+
+@wait_app.command(
+    "endpoint-in-service", epilog="Example:\n\n  inferpipe wait endpoint-in-service --endpoint-name churn"
+)
+def wait_in_service(
+    endpoint_name: str = typer.Option(..., "--endpoint-name"), timeout: float = typer.Option(900, "--timeout")
+) -> None:
+    """Wait until the endpoint is InService (exit 1 if it fails)."""
+    wait_for(STATE.client(), endpoint_name, "InService", timeout)
+
+
+@wait_app.command("endpoint-deleted", epilog="Example:\n\n  inferpipe wait endpoint-deleted --endpoint-name churn")
+def wait_deleted(
+    endpoint_name: str = typer.Option(..., "--endpoint-name"), timeout: float = typer.Option(300, "--timeout")
+) -> None:
+    """Wait until the endpoint is gone."""
+    wait_for(STATE.client(), endpoint_name, "Deleted", timeout)
+
+
+@app.command("events", epilog="Example:\n\n  inferpipe events --name churn")
+def events(
+    kind: str | None = typer.Option(None, "--kind", help="model | endpoint-config | endpoint | transform-job"),
+    name: str | None = typer.Option(None, "--name"),
+    limit: int = typer.Option(50, "--limit"),
+) -> None:
+    """The event log: every create, delete and status change the daemon recorded."""
+    emit(
+        STATE.client().call("Events", {"Kind": kind, "Name": name, "Limit": limit}, prefix="Inferpipe"),
+        columns=["Time", "Kind", "Name", "Event", "Detail"],
+        rows_key="Events",
+    )

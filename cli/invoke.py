@@ -1,0 +1,111 @@
+"""Invoking endpoints: the AWS CLI's invoke-endpoint, and a pipe-friendly `invoke`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from .app import app
+from .context import STATE
+
+
+def _read_body(value: str) -> bytes:
+    if value.startswith("fileb://"):
+        return Path(value[len("fileb://") :]).expanduser().read_bytes()
+    if value.startswith("file://"):
+        return Path(value[len("file://") :]).expanduser().read_text().encode()
+    if value.startswith("@"):
+        return Path(value[1:]).expanduser().read_bytes()
+    if value == "-":
+        return sys.stdin.buffer.read()
+    return value.encode()
+
+
+def _headers(
+    content_type: str | None,
+    accept: str | None,
+    custom_attributes: str | None,
+    target_variant: str | None,
+    target_container_hostname: str | None,
+    inference_id: str | None,
+) -> dict[str, str]:
+    pairs = {
+        "Content-Type": content_type,
+        "Accept": accept,
+        "X-Amzn-SageMaker-Custom-Attributes": custom_attributes,
+        "X-Amzn-SageMaker-Target-Variant": target_variant,
+        "X-Amzn-SageMaker-Target-Container-Hostname": target_container_hostname,
+        "X-Amzn-SageMaker-Inference-Id": inference_id,
+    }
+    return {k: v for k, v in pairs.items() if v}
+
+
+@app.command(
+    "invoke-endpoint",
+    epilog=(
+        "Example (exactly as the AWS CLI; metadata to stdout, body to the file):\n\n"
+        "  inferpipe invoke-endpoint --endpoint-name wine --body fileb://rows.csv \\\n"
+        "    --content-type text/csv --accept application/json out.json"
+    ),
+)
+def invoke_endpoint(
+    outfile: str = typer.Argument(..., help="Where to write the response body ('-' for stdout)."),
+    endpoint_name: str = typer.Option(..., "--endpoint-name"),
+    body: str = typer.Option(..., "--body", help="fileb://path, file://path or a literal."),
+    content_type: str | None = typer.Option(None, "--content-type"),
+    accept: str | None = typer.Option(None, "--accept"),
+    custom_attributes: str | None = typer.Option(None, "--custom-attributes"),
+    target_variant: str | None = typer.Option(None, "--target-variant"),
+    target_container_hostname: str | None = typer.Option(None, "--target-container-hostname"),
+    inference_id: str | None = typer.Option(None, "--inference-id"),
+) -> None:
+    """Send one request through the endpoint's pipeline (AWS CLI shape)."""
+    result = STATE.client().invoke(
+        endpoint_name,
+        _read_body(body),
+        _headers(content_type, accept, custom_attributes, target_variant, target_container_hostname, inference_id),
+    )
+    if outfile == "-":
+        sys.stdout.buffer.write(result.body)
+    else:
+        Path(outfile).write_bytes(result.body)
+    meta = {"ContentType": result.content_type, "InvokedProductionVariant": result.variant}
+    if result.custom_attributes:
+        meta["CustomAttributes"] = result.custom_attributes
+    if outfile != "-":
+        sys.stdout.write(json.dumps(meta, indent=4) + "\n")
+
+
+@app.command(
+    "invoke",
+    epilog=(
+        "Examples:\n\n"
+        "  head -3 rows.csv | inferpipe invoke wine --content-type text/csv\n\n"
+        "  inferpipe invoke wine --body @rows.csv --content-type text/csv --accept application/json\n\n"
+        "  inferpipe invoke wine --body '13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050'"
+    ),
+)
+def invoke(
+    endpoint_name: str = typer.Argument(..., help="The endpoint."),
+    body: str | None = typer.Option(
+        None, "--body", "-b", help="@file, fileb://file, a literal, or '-'/omitted for stdin."
+    ),
+    content_type: str | None = typer.Option("text/csv", "--content-type", "-t"),
+    accept: str | None = typer.Option(None, "--accept", "-a"),
+    custom_attributes: str | None = typer.Option(None, "--custom-attributes"),
+    target_variant: str | None = typer.Option(None, "--target-variant"),
+    target_container_hostname: str | None = typer.Option(None, "--target-container-hostname"),
+) -> None:
+    """Invoke an endpoint and write the response body to stdout (for pipes and Makefiles)."""
+    payload = _read_body(body) if body is not None else sys.stdin.buffer.read()
+    result = STATE.client().invoke(
+        endpoint_name,
+        payload,
+        _headers(content_type, accept, custom_attributes, target_variant, target_container_hostname, None),
+    )
+    sys.stdout.buffer.write(result.body)
+    if result.body and not result.body.endswith(b"\n") and sys.stdout.isatty():
+        sys.stdout.write("\n")

@@ -1,0 +1,1 @@
+"""The inferpipe engine: daemon, SageMaker wire API, store, Docker runtime."""

@@ -1,0 +1,62 @@
+"""Where the daemon keeps its state and how it is reached, from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 8765
+DEFAULT_REGION = "us-east-1"
+ACCOUNT_ID = "000000000000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    region: str = DEFAULT_REGION
+    account: str = ACCOUNT_ID
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("INFERPIPE_HOME") or Path.home() / ".inferpipe").expanduser()
+        return cls(
+            home=home.resolve(),
+            host=os.environ.get("INFERPIPE_HOST", "127.0.0.1"),
+            port=int(os.environ.get("INFERPIPE_PORT", DEFAULT_PORT)),
+            region=os.environ.get("INFERPIPE_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "state.db"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "daemon.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.home / "daemon.pid"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "daemon.lock"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.home / "model-cache"
+
+    @property
+    def home_id(self) -> str:
+        """A short stable id for this home, put on every container so two homes never adopt each
+        other's containers."""
+        import hashlib
+
+        return hashlib.sha256(str(self.home).encode()).hexdigest()[:12]

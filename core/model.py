@@ -1,0 +1,149 @@
+"""The SageMaker Model resource: CreateModel's validation and DescribeModel's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .store import Record
+from .validation import (
+    ENV_KEY_PATTERN,
+    IMAGE_PATTERN,
+    MODEL_NAME_PATTERN,
+    NAME_PATTERN,
+    ROLE_ARN_PATTERN,
+    Checker,
+)
+
+MAX_CONTAINERS = 15
+MAX_ENV_ENTRIES = 100
+MAX_ENV_BYTES = 32 * 1024
+MODEL_DATA_SCHEMES = ("s3://", "https://", "file://", "/")
+
+
+def check_model_name(c: Checker, value: Any, path: str = "modelName") -> None:
+    c.string(value, path, max_len=63, pattern=MODEL_NAME_PATTERN)
+
+
+def validate_create_model(req: dict[str, Any]) -> None:
+    c = Checker()
+    if c.required(req, "ModelName", "modelName"):
+        check_model_name(c, req["ModelName"])
+    primary = req.get("PrimaryContainer")
+    containers = req.get("Containers")
+    c.structure(primary, "primaryContainer")
+    c.sequence(containers, "containers", max_len=MAX_CONTAINERS)
+    mode = None
+    if c.structure(req.get("InferenceExecutionConfig"), "inferenceExecutionConfig") and req.get(
+        "InferenceExecutionConfig"
+    ):
+        iec = req["InferenceExecutionConfig"]
+        if c.required(iec, "Mode", "inferenceExecutionConfig.mode"):
+            c.string(iec["Mode"], "inferenceExecutionConfig.mode", enum=["Serial", "Direct"])
+            mode = iec["Mode"]
+    c.string(req.get("ExecutionRoleArn"), "executionRoleArn", min_len=20, max_len=2048, pattern=ROLE_ARN_PATTERN)
+    c.boolean(req.get("EnableNetworkIsolation"), "enableNetworkIsolation")
+    _check_vpc(c, req.get("VpcConfig"))
+    c.tags(req.get("Tags"))
+
+    if primary and containers:
+        c.problem("PrimaryContainer and Containers cannot both be specified: use Containers for a pipeline.")
+    elif not primary and not containers:
+        c.problem("Either PrimaryContainer or Containers must be specified.")
+
+    env_bytes = 0
+    if isinstance(primary, dict):
+        env_bytes += _check_container(c, primary, "primaryContainer")
+    if isinstance(containers, list):
+        for i, cont in enumerate(containers, 1):
+            if c.structure(cont, f"containers.{i}.member") and cont is not None:
+                env_bytes += _check_container(c, cont, f"containers.{i}.member")
+        dicts = [x for x in containers if isinstance(x, dict)]
+        hostnames = [x.get("ContainerHostname") for x in dicts]
+        named = [h for h in hostnames if h]
+        if named and len(named) != len(dicts):
+            c.problem(
+                "ContainerHostname must be set on every container of the pipeline or on none of them"
+                f" ({len(named)} of {len(dicts)} containers set it)."
+            )
+        duplicates = sorted({h for h in named if named.count(h) > 1})
+        if duplicates:
+            c.problem(f"ContainerHostname must be unique within a model: {', '.join(duplicates)} used more than once.")
+        if len(dicts) > 1 and any(x.get("Mode") == "MultiModel" for x in dicts):
+            c.problem("More than one container in MultiModel mode is not supported with inference pipeline.")
+        if mode == "Direct" and len(named) != len(dicts):
+            c.problem("InferenceExecutionConfig Mode Direct requires ContainerHostname on every container.")
+    if primary and mode == "Direct":
+        c.problem("InferenceExecutionConfig Mode Direct requires Containers, not PrimaryContainer.")
+    if env_bytes > MAX_ENV_BYTES:
+        c.problem(
+            f"The combined length of all Environment keys and values is {env_bytes} bytes, more than the"
+            f" {MAX_ENV_BYTES // 1024} KB limit."
+        )
+    c.raise_if_any()
+
+
+def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
+    c.string(cont.get("ContainerHostname"), f"{path}.containerHostname", max_len=63, pattern=NAME_PATTERN)
+    if cont.get("Image") is None and cont.get("ModelPackageName") is None:
+        c.problem(f"Image must be specified for the container at '{path}'.")
+    c.string(cont.get("Image"), f"{path}.image", max_len=255, pattern=IMAGE_PATTERN)
+    if cont.get("ModelPackageName") is not None:
+        c.problem(f"ModelPackageName at '{path}' is not supported by inferpipe: give an Image instead.")
+    c.string(cont.get("Mode"), f"{path}.mode", enum=["SingleModel", "MultiModel"])
+    url = cont.get("ModelDataUrl")
+    if (
+        c.string(url, f"{path}.modelDataUrl", max_len=1024)
+        and url is not None
+        and not url.startswith(MODEL_DATA_SCHEMES)
+    ):
+        c.fail(
+            url,
+            f"{path}.modelDataUrl",
+            "Member must be an s3://, https:// or file:// URL, or an absolute local path (a .tar.gz or a directory)",
+        )
+    env = cont.get("Environment")
+    total = 0
+    if env is not None:
+        if not isinstance(env, dict):
+            c.fail(env, f"{path}.environment", "Member must be a map")
+            return 0
+        if len(env) > MAX_ENV_ENTRIES:
+            c.fail(env, f"{path}.environment", f"Member must have length less than or equal to {MAX_ENV_ENTRIES}")
+        for key, value in env.items():
+            kpath = f"{path}.environment"
+            if len(key) > 1024:
+                c.fail(
+                    key, kpath, "Map keys must satisfy constraint: [Member must have length less than or equal to 1024]"
+                )
+            c.string(key, kpath, pattern=ENV_KEY_PATTERN)
+            if not isinstance(value, str):
+                c.fail(value, kpath, "Map value must satisfy constraint: [Member must be a string]")
+                continue
+            if len(value) > 1024:
+                c.fail(
+                    value,
+                    kpath,
+                    "Map value must satisfy constraint: [Member must have length less than or equal to 1024]",
+                )
+            total += len(key.encode()) + len(value.encode())
+    return total
+
+
+def _check_vpc(c: Checker, vpc: Any) -> None:
+    if not c.structure(vpc, "vpcConfig") or vpc is None:
+        return
+    for key, path, hi in (("SecurityGroupIds", "vpcConfig.securityGroupIds", 5), ("Subnets", "vpcConfig.subnets", 16)):
+        if c.required(vpc, key, path) and c.sequence(vpc[key], path, min_len=1, max_len=hi):
+            for i, item in enumerate(vpc[key], 1):
+                c.string(item, f"{path}.{i}.member", max_len=32, pattern=r"[-0-9a-zA-Z]+")
+
+
+def describe(rec: Record) -> dict[str, Any]:
+    body = {k: v for k, v in rec.spec.items() if k != "Tags"}
+    body["ModelArn"] = rec.arn
+    body["CreationTime"] = rec.created
+    return body
+
+
+def summary(rec: Record) -> dict[str, Any]:
+    return {"ModelName": rec.name, "ModelArn": rec.arn, "CreationTime": rec.created}

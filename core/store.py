@@ -1,0 +1,325 @@
+"""The record of what users created, in SQLite (WAL), with an append-only event log.
+
+Every resource kind shares one table: they are all "a named thing with a spec the user gave,
+a status, and engine state", and one table keeps listing, sorting and pagination in one place.
+Each public write is one transaction, so a crash or a refused request never leaves half a
+resource behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: list[str] = [
+    # 1: resources, tags, events
+    """
+    CREATE TABLE resources (
+        kind TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT NOT NULL,
+        status TEXT,
+        failure_reason TEXT,
+        created REAL NOT NULL,
+        modified REAL NOT NULL,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (kind, name_key)
+    );
+    CREATE TABLE tags (
+        arn TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (arn, key)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        event TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_by_resource ON events (kind, name, id);
+    """,
+    # 2: local CloudWatch-shaped alarms used by deployment guardrails
+    """
+    CREATE TABLE alarms (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'INSUFFICIENT_DATA',
+        state_reason TEXT NOT NULL DEFAULT '',
+        updated REAL NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+@dataclass
+class Record:
+    kind: str
+    name: str
+    arn: str
+    status: str | None
+    failure_reason: str | None
+    created: float
+    modified: float
+    spec: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _row(r: sqlite3.Row) -> Record:
+    return Record(
+        kind=r["kind"],
+        name=r["name"],
+        arn=r["arn"],
+        status=r["status"],
+        failure_reason=r["failure_reason"],
+        created=r["created"],
+        modified=r["modified"],
+        spec=json.loads(r["spec"]),
+        state=json.loads(r["state"]),
+    )
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"state.db has schema version {version}, newer than this inferpipe ({SCHEMA_VERSION}): upgrade"
+                )
+            for i in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={i + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db.in_transaction:  # nested: the outer transaction commits
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # resources -----------------------------------------------------------------------------
+    def insert(
+        self,
+        kind: str,
+        name: str,
+        arn: str,
+        spec: dict[str, Any],
+        *,
+        status: str | None = None,
+        state: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> Record:
+        now = time.time() if now is None else now
+        with self.transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO resources (kind, name_key, name, arn, status, created, modified, spec, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (kind, name.lower(), name, arn, status, now, now, json.dumps(spec), json.dumps(state or {})),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(name) from exc
+            self._event(db, kind, name, "Created", {"status": status} if status else {}, now)
+        return Record(kind, name, arn, status, None, now, now, spec, state or {})
+
+    def get(self, kind: str, name: str, *, exact: bool = False) -> Record | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM resources WHERE kind = ? AND name_key = ?", (kind, name.lower())
+            ).fetchone()
+        if row is None:
+            return None
+        rec = _row(row)
+        if exact and rec.name != name:
+            return None
+        return rec
+
+    def all(self, kind: str) -> list[Record]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM resources WHERE kind = ?", (kind,)).fetchall()
+        return [_row(r) for r in rows]
+
+    _UNSET: Any = object()
+
+    def update(
+        self,
+        kind: str,
+        name: str,
+        *,
+        status: str | None = _UNSET,
+        failure_reason: str | None = _UNSET,
+        state: dict[str, Any] | None = _UNSET,
+        spec: dict[str, Any] | None = _UNSET,
+        event: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        now = time.time()
+        sets: list[str] = ["modified = ?"]
+        args: list[Any] = [now]
+        if status is not self._UNSET:
+            sets.append("status = ?")
+            args.append(status)
+        if failure_reason is not self._UNSET:
+            sets.append("failure_reason = ?")
+            args.append(failure_reason)
+        if state is not self._UNSET:
+            sets.append("state = ?")
+            args.append(json.dumps(state))
+        if spec is not self._UNSET:
+            sets.append("spec = ?")
+            args.append(json.dumps(spec))
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE resources SET {', '.join(sets)} WHERE kind = ? AND name_key = ?",
+                (*args, kind, name.lower()),
+            )
+            if status is not self._UNSET or event:
+                payload = dict(detail or {})
+                if status is not self._UNSET:
+                    payload["status"] = status
+                if failure_reason not in (self._UNSET, None):
+                    payload["failureReason"] = failure_reason
+                self._event(db, kind, name, event or "StatusChanged", payload, now)
+
+    def delete(self, kind: str, name: str) -> bool:
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT arn FROM resources WHERE kind = ? AND name_key = ?", (kind, name.lower())
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM resources WHERE kind = ? AND name_key = ?", (kind, name.lower()))
+            db.execute("DELETE FROM tags WHERE arn = ?", (row["arn"],))
+            self._event(db, kind, name, "Deleted", {}, time.time())
+        return True
+
+    # events -------------------------------------------------------------------------------
+    def _event(
+        self, db: sqlite3.Connection, kind: str, name: str, event: str, detail: dict[str, Any], ts: float
+    ) -> None:
+        db.execute(
+            "INSERT INTO events (ts, kind, name, event, detail) VALUES (?, ?, ?, ?, ?)",
+            (ts, kind, name, event, json.dumps(detail)),
+        )
+
+    def record_event(self, kind: str, name: str, event: str, detail: dict[str, Any] | None = None) -> None:
+        with self.transaction() as db:
+            self._event(db, kind, name, event, detail or {}, time.time())
+
+    def events(self, kind: str | None = None, name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        query = "SELECT * FROM events"
+        where: list[str] = []
+        args: list[Any] = []
+        if kind:
+            where.append("kind = ?")
+            args.append(kind)
+        if name:
+            where.append("name = ?")
+            args.append(name)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(query, (*args, limit)).fetchall()
+        return [
+            {
+                "Time": r["ts"],
+                "Kind": r["kind"],
+                "Name": r["name"],
+                "Event": r["event"],
+                "Detail": json.loads(r["detail"]),
+            }
+            for r in reversed(rows)
+        ]
+
+    # tags ---------------------------------------------------------------------------------
+    def set_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
+        with self.transaction() as db:
+            for tag in tags:
+                db.execute(
+                    "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
+                    (arn, tag["Key"], tag.get("Value", "")),
+                )
+
+    def delete_tags(self, arn: str, keys: list[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM tags WHERE arn = ? AND key = ?", [(arn, k) for k in keys])
+
+    def tags(self, arn: str) -> list[dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM tags WHERE arn = ? ORDER BY rowid", (arn,)).fetchall()
+        return [{"Key": r["key"], "Value": r["value"]} for r in rows]
+
+    # alarms -------------------------------------------------------------------------------
+    def put_alarm(self, name: str, spec: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO alarms (name, spec, updated) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+                (name, json.dumps(spec), time.time()),
+            )
+
+    def alarms(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM alarms ORDER BY name").fetchall()
+        return [
+            {"spec": json.loads(r["spec"]), "state": r["state"], "reason": r["state_reason"], "updated": r["updated"]}
+            for r in rows
+        ]
+
+    def set_alarm_state(self, name: str, state: str, reason: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE alarms SET state = ?, state_reason = ?, updated = ? WHERE name = ?",
+                (state, reason, time.time(), name),
+            )
+
+    def delete_alarms(self, names: list[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM alarms WHERE name = ?", [(n,) for n in names])
