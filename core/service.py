@@ -31,12 +31,14 @@ class SageMakerService:
         self.endpoints = endpoints
         self.metrics = metrics
         self.started = time.time()
+        # Operations other managers contribute (transform jobs...), by their API name.
+        self.operations: dict[str, Handler] = {}
         self.extensions: dict[str, Handler] = {}
 
     def operation(self, target: str) -> Handler:
         prefix, _, op = target.partition(".")
         if prefix == "SageMaker":
-            handler = getattr(self, f"op_{op}", None)
+            handler = self.operations.get(op) or getattr(self, f"op_{op}", None)
         elif prefix == "Inferpipe":
             handler = self.extensions.get(op) or getattr(self, f"x_{op}", None)
         else:
@@ -44,7 +46,7 @@ class SageMakerService:
         if handler is None:
             raise UnknownOperationException(
                 f"Operation {target or '(none)'} is not supported by inferpipe. Supported: "
-                + ", ".join(sorted(n[3:] for n in dir(self) if n.startswith("op_")))
+                + ", ".join(sorted({n[3:] for n in dir(self) if n.startswith("op_")} | set(self.operations)))
                 + "."
             )
         return handler

@@ -1,0 +1,325 @@
+"""Containers, through the Docker Engine API (docker SDK).
+
+An *instance* is one pod-like group: a small holder container owns the network namespace and
+publishes one 127.0.0.1 port per chain container; the chain's containers join that namespace,
+each told its own port through SAGEMAKER_BIND_TO_PORT, exactly as the containers of a real
+pipeline share one host. Everything carries labels so a restarted daemon can rebuild its view
+of the world from Docker alone. The engine talks to this module through ``Runtime`` only, so
+another backend (a Kubernetes pod per instance) can replace it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from .spec import ModelSpec
+
+LABEL = "inferpipe"
+BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
+FIRST_PORT = 8080
+SAFE_RANGE_BASE = 9000
+SAFE_RANGE_SIZE = 100
+STOP_TIMEOUT = 30  # SageMaker: SIGTERM, then SIGKILL 30 s later
+
+
+class RuntimeProblem(Exception):
+    """Something about the images or the engine that the user must fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    specified: str
+    resolved: str
+    accepts_bind_to_port: bool
+
+
+@dataclass
+class ContainerHandle:
+    index: int  # 1-based position in the chain
+    hostname: str
+    container_id: str
+    name: str
+    port: int  # inside the namespace
+    host_port: int  # published on 127.0.0.1
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}"
+
+
+@dataclass
+class InstanceHandle:
+    owner_kind: str  # endpoint | transform-job
+    owner: str
+    variant: str
+    generation: int
+    index: int
+    pod_id: str
+    containers: list[ContainerHandle] = field(default_factory=list)
+
+    @property
+    def instance_id(self) -> str:
+        return f"g{self.generation}-i{self.index}"
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    running: bool
+    exit_code: int | None
+    log_tail: str
+
+
+class Runtime(Protocol):
+    def inspect_image(self, image: str) -> ImageInfo: ...
+    def start_instance(
+        self,
+        owner_kind: str,
+        owner: str,
+        variant: str,
+        generation: int,
+        index: int,
+        model: ModelSpec,
+        model_dirs: list[Path | None],
+        extra_env: dict[str, str],
+    ) -> InstanceHandle: ...
+    def status(self, container_id: str) -> ContainerStatus: ...
+    def stop_instance(self, handle: InstanceHandle, timeout: int = STOP_TIMEOUT) -> None: ...
+    def managed(self) -> list[InstanceHandle]: ...
+    def dead_containers(self) -> set[str]: ...
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)
+
+
+class DockerRuntime:
+    def __init__(self, home_id: str) -> None:
+        self.home_id = home_id
+        try:
+            self.client = docker.from_env(timeout=120)
+            self.client.ping()
+        except docker.errors.DockerException as exc:
+            raise RuntimeProblem(
+                f"Cannot reach the Docker engine ({exc}). Start it (scripts/ensure-docker.sh does, as root on"
+                " Debian) or set DOCKER_HOST."
+            ) from exc
+
+    # images -----------------------------------------------------------------------------------
+    def inspect_image(self, image: str) -> ImageInfo:
+        try:
+            img = self.client.images.get(image)
+        except docker.errors.ImageNotFound as exc:
+            raise RuntimeProblem(
+                f"Image {image} is not present in the local Docker engine. inferpipe never pulls:"
+                f" build or load it first (docker build -t {image} ... or docker load)."
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise RuntimeProblem(f"Cannot inspect image {image}: {exc.explanation or exc}") from exc
+        labels = img.labels or {}
+        digests = img.attrs.get("RepoDigests") or []
+        resolved = digests[0] if digests else f"{image.split(':')[0]}@{img.id}"
+        return ImageInfo(image, resolved, labels.get(BIND_TO_PORT_LABEL, "").lower() == "true")
+
+    # instances --------------------------------------------------------------------------------
+    def _labels(self, handle: InstanceHandle, role: str) -> dict[str, str]:
+        return {
+            LABEL: "1",
+            f"{LABEL}.home": self.home_id,
+            f"{LABEL}.owner-kind": handle.owner_kind,
+            f"{LABEL}.owner": handle.owner,
+            f"{LABEL}.variant": handle.variant,
+            f"{LABEL}.generation": str(handle.generation),
+            f"{LABEL}.instance": str(handle.index),
+            f"{LABEL}.role": role,
+        }
+
+    def start_instance(
+        self,
+        owner_kind: str,
+        owner: str,
+        variant: str,
+        generation: int,
+        index: int,
+        model: ModelSpec,
+        model_dirs: list[Path | None],
+        extra_env: dict[str, str],
+    ) -> InstanceHandle:
+        handle = InstanceHandle(owner_kind, owner, variant, generation, index, pod_id="")
+        base = _slug(f"inferpipe-{owner}-{variant}-g{generation}-i{index}")
+        n = len(model.containers)
+        ports = [FIRST_PORT + i for i in range(n)]
+        hosts = {c.hostname: "127.0.0.1" for c in model.containers}
+        try:
+            # The holder only keeps the namespace alive; it runs the first image's shell so no
+            # extra image has to exist on a registry-less machine.
+            pod: Container = self.client.containers.run(
+                model.containers[0].image,
+                entrypoint=["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"],
+                command=[],
+                name=f"{base}-pod",
+                hostname=_slug(f"{variant}-i{index}")[:63],
+                labels=self._labels(handle, "pod"),
+                ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
+                extra_hosts=hosts,
+                detach=True,
+                stop_signal="SIGTERM",
+            )
+            handle.pod_id = pod.id
+            pod.reload()
+            published = pod.attrs["NetworkSettings"]["Ports"]
+            for i, (cont, port, data_dir) in enumerate(zip(model.containers, ports, model_dirs, strict=True), 1):
+                env = {
+                    **cont.environment,
+                    **extra_env,
+                    "SAGEMAKER_BIND_TO_PORT": str(port),
+                    "SAGEMAKER_SAFE_PORT_RANGE": (
+                        f"{SAFE_RANGE_BASE + SAFE_RANGE_SIZE * (i - 1)}-{SAFE_RANGE_BASE + SAFE_RANGE_SIZE * i - 1}"
+                    ),
+                    "SAGEMAKER_CONTAINER_HOSTNAME": cont.hostname,
+                }
+                labels = self._labels(handle, "container") | {
+                    f"{LABEL}.container-hostname": cont.hostname,
+                    f"{LABEL}.container-index": str(i),
+                    f"{LABEL}.port": str(port),
+                    f"{LABEL}.pod": pod.id,
+                }
+                volumes = {str(data_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if data_dir else {}
+                c: Container = self.client.containers.run(
+                    cont.image,
+                    command=["serve"],
+                    name=f"{base}-{_slug(cont.hostname)}",
+                    labels=labels,
+                    environment=env,
+                    volumes=volumes,
+                    network_mode=f"container:{pod.id}",
+                    detach=True,
+                    stop_signal="SIGTERM",
+                )
+                host_port = int(published[f"{port}/tcp"][0]["HostPort"])
+                handle.containers.append(ContainerHandle(i, cont.hostname, c.id, c.name, port, host_port))
+        except docker.errors.DockerException as exc:
+            self.stop_instance(handle, timeout=0)
+            detail = getattr(exc, "explanation", None) or str(exc)
+            raise RuntimeProblem(f"CannotStartContainerError: {detail}") from exc
+        return handle
+
+    def status(self, container_id: str) -> ContainerStatus:
+        try:
+            c = self.client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return ContainerStatus(False, None, "")
+        state = c.attrs.get("State", {})
+        running = bool(state.get("Running"))
+        tail = "" if running else c.logs(tail=20).decode(errors="replace")
+        return ContainerStatus(running, None if running else state.get("ExitCode"), tail)
+
+    def logs(self, container_id: str, tail: int = 20) -> str:
+        try:
+            return self.client.containers.get(container_id).logs(tail=tail).decode(errors="replace")
+        except docker.errors.DockerException:
+            return ""
+
+    def stop_instance(self, handle: InstanceHandle, timeout: int = STOP_TIMEOUT) -> None:
+        ids = [c.container_id for c in handle.containers]
+        if not ids:  # a half-started instance: find what exists by its labels
+            ids = [
+                c.id
+                for c in self._list(
+                    {
+                        f"{LABEL}.owner": handle.owner,
+                        f"{LABEL}.variant": handle.variant,
+                        f"{LABEL}.generation": str(handle.generation),
+                        f"{LABEL}.instance": str(handle.index),
+                        f"{LABEL}.role": "container",
+                    }
+                )
+            ]
+        for cid in ids:
+            self._remove(cid, timeout)
+        if handle.pod_id:
+            self._remove(handle.pod_id, 0)
+
+    def _remove(self, cid: str, timeout: int) -> None:
+        try:
+            c = self.client.containers.get(cid)
+            if c.status == "running":
+                c.stop(timeout=timeout)
+            c.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # removal already in progress
+                raise
+
+    def _list(self, labels: dict[str, str], all_: bool = True) -> list[Container]:
+        filters = [f"{k}={v}" for k, v in {f"{LABEL}.home": self.home_id, **labels}.items()]
+        return self.client.containers.list(all=all_, filters={"label": filters}, sparse=False)
+
+    def managed(self) -> list[InstanceHandle]:
+        """Every instance this home owns, rebuilt from labels (the daemon's memory after a restart)."""
+        pods: dict[str, InstanceHandle] = {}
+        pod_ports: dict[str, dict[str, list[dict[str, str]]]] = {}
+        members: list[Container] = []
+        for c in self._list({}):
+            lab = c.labels
+            if lab.get(f"{LABEL}.role") == "pod":
+                pods[c.id] = InstanceHandle(
+                    lab[f"{LABEL}.owner-kind"],
+                    lab[f"{LABEL}.owner"],
+                    lab[f"{LABEL}.variant"],
+                    int(lab[f"{LABEL}.generation"]),
+                    int(lab[f"{LABEL}.instance"]),
+                    pod_id=c.id,
+                )
+                pod_ports[c.id] = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+            else:
+                members.append(c)
+        for c in members:
+            lab = c.labels
+            pod = pods.get(lab.get(f"{LABEL}.pod", ""))
+            if pod is None:
+                pods[c.id] = InstanceHandle(
+                    lab[f"{LABEL}.owner-kind"],
+                    lab[f"{LABEL}.owner"],
+                    lab[f"{LABEL}.variant"],
+                    int(lab[f"{LABEL}.generation"]),
+                    int(lab[f"{LABEL}.instance"]),
+                    pod_id="",
+                )
+                pods[c.id].containers.append(
+                    ContainerHandle(
+                        int(lab[f"{LABEL}.container-index"]), lab[f"{LABEL}.container-hostname"], c.id, c.name, 0, 0
+                    )
+                )
+                continue
+            port = int(lab[f"{LABEL}.port"])
+            published = pod_ports.get(pod.pod_id, {}).get(f"{port}/tcp") or [{"HostPort": "0"}]
+            pod.containers.append(
+                ContainerHandle(
+                    int(lab[f"{LABEL}.container-index"]),
+                    lab[f"{LABEL}.container-hostname"],
+                    c.id,
+                    c.name,
+                    port,
+                    int(published[0]["HostPort"] or 0),
+                )
+            )
+        for handle in pods.values():
+            handle.containers.sort(key=lambda h: h.index)
+        return list(pods.values())
+
+    def dead_containers(self) -> set[str]:
+        """Ids of this home's containers that are no longer running."""
+        return {
+            c.id
+            for c in self.client.containers.list(
+                all=True, filters={"label": [f"{LABEL}.home={self.home_id}"], "status": ["exited", "dead"]}
+            )
+        }

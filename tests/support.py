@@ -1,0 +1,161 @@
+"""Helpers the tests share: a real daemon in a temporary home, boto3 clients pointed at it, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class DaemonHandle:
+    home: Path
+    port: int
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: float = 20) -> None:
+        log = (self.home / "daemon.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inferpipe.core.daemon"], env=self.env, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited: {(self.home / 'daemon.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError("daemon did not answer")
+
+    def stop(self, sig: int = 15) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def client(self, service: str = "sagemaker") -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70),
+        )
+
+    def cli(self, *args: str, input: bytes | None = None, check: bool = False) -> subprocess.CompletedProcess[bytes]:
+        exe = Path(sys.executable).parent / "inferpipe"
+        result = subprocess.run([str(exe), *args], env=self.env, input=input, capture_output=True, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"inferpipe {' '.join(args)} failed: {result.stderr.decode()}")
+        return result
+
+    def cli_json(self, *args: str) -> Any:
+        out = self.cli(*args, "--output", "json", check=True).stdout
+        return json.loads(out) if out.strip() else None
+
+    @property
+    def home_id(self) -> str:
+        from inferpipe.core.config import Settings
+
+        return Settings(home=self.home).home_id
+
+    def containers(self) -> list[str]:
+        out = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=inferpipe.home={self.home_id}"],
+            capture_output=True, text=True, check=False,
+        ).stdout
+        return out.split()
+
+    def remove_containers(self) -> None:
+        ids = self.containers()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
+
+
+def make_daemon(**extra_env: str) -> DaemonHandle:
+    home = Path(tempfile.mkdtemp(prefix="inferpipe-test-"))
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        INFERPIPE_HOME=str(home),
+        INFERPIPE_PORT=str(port),
+        INFERPIPE_URL=f"http://127.0.0.1:{port}",
+        INFERPIPE_MAX_STARTUP_HEALTH_TIMEOUT="20",
+        INFERPIPE_LOG_LEVEL="INFO",
+        **extra_env,
+    )
+    env.pop("AWS_PROFILE", None)
+    return DaemonHandle(home, port, env)
+
+
+def cleanup(d: DaemonHandle) -> None:
+    d.stop()
+    d.remove_containers()
+    shutil.rmtree(d.home, ignore_errors=True)
+
+
+def wait_endpoint(sm: Any, name: str, status: str = "InService", timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = sm.describe_endpoint(EndpointName=name)
+        if desc["EndpointStatus"] == status:
+            return desc
+        if desc["EndpointStatus"] == "Failed" and status != "Failed":
+            raise AssertionError(f"endpoint {name} failed: {desc.get('FailureReason')}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"endpoint {name} still {desc['EndpointStatus']} after {timeout} s")
+        time.sleep(0.25)
+
+
+def wait_gone(sm: Any, name: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            sm.describe_endpoint(EndpointName=name)
+        except sm.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationException":
+                return
+            raise
+        time.sleep(0.25)
+    raise AssertionError(f"endpoint {name} not deleted after {timeout} s")
+
+
+def ensure_docker() -> None:
+    subprocess.run(["bash", str(REPO / "scripts" / "ensure-docker.sh")], check=True)
+
+
+def build_test_images() -> None:
+    subprocess.run(["bash", str(REPO / "scripts" / "build-test-images.sh")], check=True)
