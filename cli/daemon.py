@@ -7,6 +7,7 @@ import sys
 import time
 
 import typer
+
 from inferpipe.core.client import ApiClient, start_daemon, stop_daemon
 
 from .app import daemon_app

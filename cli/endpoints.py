@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import typer
+
 from inferpipe.core.client import ApiClient, ApiError
 
 from .app import app, wait_app

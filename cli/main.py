@@ -7,7 +7,7 @@ import sys
 
 from inferpipe.core.client import ApiError, DaemonUnavailable
 
-from . import daemon, endpoints, invoke, resources  # noqa: F401 - registers the commands
+from . import daemon, deploy, endpoints, invoke, resources  # noqa: F401 - registers the commands
 from .app import app
 
 GLOBAL_OPTIONS = ("--output", "-o", "--query", "--endpoint-url")

@@ -19,7 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .alarms import Alarms
 from .config import Settings
+from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
 from .http_api import build_app
@@ -89,6 +91,7 @@ class Daemon:
             container_timeout=timeout,
         )
         self.endpoints = EndpointManager(settings, self.store, self.runtime, self.launcher, self.router)
+        self.endpoints.deployments = Deployments(self.endpoints, Alarms(self.store, self.metrics))
         self.service = SageMakerService(settings, self.store, self.endpoints, self.metrics)
         self.service.extensions["Shutdown"] = self._shutdown_op
         self.stopping = asyncio.Event()

@@ -73,6 +73,7 @@ class EndpointManager:
         self._healing: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._monitor: asyncio.Task[None] | None = None
+        self.deployments: Any = None  # set by the daemon: UpdateEndpoint's machinery (deployments.py)
 
     def lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name.lower(), asyncio.Lock())
@@ -240,6 +241,12 @@ class EndpointManager:
             task.cancel()
         self._spawn(rec.name, self._teardown(rec.name))
 
+    async def remove_generation(self, name: str, generation: int) -> None:
+        """Remove every container of one fleet generation of an endpoint, running or not."""
+        handles = await asyncio.to_thread(self.runtime.managed)
+        doomed = [h for h in handles if h.owner_kind == KIND and h.owner == name and h.generation == generation]
+        await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in doomed))
+
     async def _teardown(self, name: str) -> None:
         async with self.lock(name):
             fleets = list(self.fleets.pop(name, {}).values())
@@ -301,10 +308,17 @@ class EndpointManager:
                 "DestinationS3Uri": capture.get("DestinationS3Uri", ""),
                 "KmsKeyId": capture.get("KmsKeyId", ""),
             }
-        # Extra, inferpipe-only detail that boto3 ignores: where each instance listens.
+        # Extra, inferpipe-only detail that boto3 ignores: the deployment in progress, and where each
+        # instance listens (green ones too while an update runs).
+        live = self.deployments.describe_extra(rec.name) if self.deployments else None
+        if live:
+            out["InferpipeDeployment"] = live
+        if self.deployments:
+            fleets = {**fleets, **{f"{k} (new)": f for k, f in self.deployments.green.get(rec.name, {}).items()}}
         out["InferpipeInstances"] = [
             {
                 "VariantName": f.variant.name,
+                "Generation": f.generation,
                 "InstanceId": i.instance_id,
                 "Healthy": i.healthy,
                 "Containers": [
@@ -406,6 +420,9 @@ class EndpointManager:
             elif rec.status == "Failed":
                 await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in mine))
             else:
+                if self.deployments is not None:
+                    rec = self.deployments.converge(rec)
+                    self.status[rec.name] = rec.status or "InService"
                 await self._adopt_serving(rec, mine)
 
     async def _adopt_serving(self, rec: Record, handles: list[InstanceHandle]) -> None:

@@ -117,16 +117,31 @@ class Metrics:
         seconds: float,
         container: str | None = None,
     ) -> float | None:
-        """A CloudWatch statistic (Sum, Average, Minimum, Maximum, SampleCount, pNN) over the window."""
+        """A CloudWatch statistic (Sum, Average, Minimum, Maximum, SampleCount, pNN) over the last seconds."""
+        now = time.time()
+        return self.statistic_between(metric, endpoint, variant, statistic, now - seconds, now, container)
+
+    def statistic_between(
+        self,
+        metric: str,
+        endpoint: str,
+        variant: str | None,
+        statistic: str,
+        start: float,
+        end: float,
+        container: str | None = None,
+    ) -> float | None:
         acc = Stat()
-        for (m, e, v, c), stat in self.window(seconds).items():
-            if (
-                m == metric
-                and e == endpoint
-                and (variant is None or v == variant)
-                and (container is None or c == container)
-            ):
-                acc.merge(stat)
+        with self._lock:
+            buckets = list(self._buckets)
+        for bucket_start, bucket in buckets:
+            if bucket_start + BUCKET_SECONDS <= start or bucket_start >= end:
+                continue  # 10 s granularity: a bucket counts for every period it overlaps
+            for (m, e, v, c), stat in bucket.items():
+                if m == metric and e == endpoint and (variant is None or v == variant) and (
+                    container is None or c == container
+                ):
+                    acc.merge(stat)
         if acc.count == 0:
             return None
         return summarize(acc, statistic)

@@ -66,6 +66,23 @@ class EndpointRoute:
     name: str
     mode: str  # Serial | Direct
     variants: list[VariantRoute]
+    # During a blue/green deployment: the green fleets' own route, and the share of requests it gets.
+    green: EndpointRoute | None = None
+    green_share: float = 0.0
+
+    def choose(self, target_variant: str | None) -> EndpointRoute:
+        """Blue or green for one request, fixed for the whole chain."""
+        green = self.green
+        if green is None or self.green_share <= 0:
+            return self
+        if target_variant is not None:
+            names_blue = {v.name for v in self.variants}
+            names_green = {v.name for v in green.variants}
+            if target_variant in names_green and target_variant not in names_blue:
+                return green
+            if target_variant in names_blue and target_variant not in names_green:
+                return self
+        return green if random.random() < self.green_share else self
 
     def pick_variant(self, target: str | None, settings: Settings) -> VariantRoute:
         if target is not None:
@@ -139,6 +156,7 @@ class Router:
         route = self.routes.get(inv.endpoint)
         if route is None:
             raise self._not_found(inv.endpoint)
+        route = route.choose(inv.target_variant)
         if route.mode == "Direct" and not inv.target_container:
             raise ValidationError(
                 f"Endpoint {inv.endpoint} uses Direct invocation: pass TargetContainerHostname"

@@ -138,6 +138,12 @@ class SageMakerService:
     async def op_CreateEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         return await self.endpoints.create(req)
 
+    async def op_UpdateEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.endpoints.deployments.update_endpoint(req)
+
+    async def op_UpdateEndpointWeightsAndCapacities(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.endpoints.deployments.update_weights(req)
+
     async def op_DescribeEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         self._check_endpoint_name(req)
         return self.endpoints.describe(req["EndpointName"])
@@ -207,6 +213,21 @@ class SageMakerService:
         return {}
 
     # inferpipe extensions -----------------------------------------------------------------------
+    async def x_PutMetricAlarm(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.endpoints.deployments.alarms.put(req)
+        return {}
+
+    async def x_DescribeAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+        alarms = self.endpoints.deployments.alarms
+        names = req.get("AlarmNames") or None
+        for a in alarms.describe(names):
+            alarms.evaluate(a["AlarmName"])
+        return {"MetricAlarms": alarms.describe(names)}
+
+    async def x_DeleteAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.endpoints.deployments.alarms.delete(list(req.get("AlarmNames") or []))
+        return {}
+
     async def x_Status(self, req: dict[str, Any]) -> dict[str, Any]:
         from inferpipe.core.version import VERSION
 

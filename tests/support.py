@@ -41,8 +41,12 @@ class DaemonHandle:
     def start(self, wait: float = 20) -> None:
         log = (self.home / "daemon.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferpipe.core.daemon"], env=self.env, stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "inferpipe.core.daemon"],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -75,9 +79,14 @@ class DaemonHandle:
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70),
         )
 
-    def cli(self, *args: str, input: bytes | None = None, check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    def cli(
+        self, *args: str, input: bytes | None = None, check: bool = False, autostart: bool = False
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run the CLI against this daemon; autostart=True drops INFERPIPE_URL so the CLI finds (or
+        starts) the daemon of INFERPIPE_HOME by itself, as a user's shell would."""
         exe = Path(sys.executable).parent / "inferpipe"
-        result = subprocess.run([str(exe), *args], env=self.env, input=input, capture_output=True, timeout=300)
+        env = {k: v for k, v in self.env.items() if not (autostart and k == "INFERPIPE_URL")}
+        result = subprocess.run([str(exe), *args], env=env, input=input, capture_output=True, timeout=300)
         if check and result.returncode != 0:
             raise AssertionError(f"inferpipe {' '.join(args)} failed: {result.stderr.decode()}")
         return result
@@ -95,8 +104,17 @@ class DaemonHandle:
     def containers(self) -> list[str]:
         out = subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=inferpipe.home={self.home_id}"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
+        return out.split()
+
+    def containers_of(self, endpoint: str, hostname: str | None = None) -> list[str]:
+        filters = ["--filter", f"label=inferpipe.home={self.home_id}", "--filter", f"label=inferpipe.owner={endpoint}"]
+        if hostname:
+            filters += ["--filter", f"label=inferpipe.container-hostname={hostname}"]
+        out = subprocess.run(["docker", "ps", "-aq", *filters], capture_output=True, text=True, check=False).stdout
         return out.split()
 
     def remove_containers(self) -> None:

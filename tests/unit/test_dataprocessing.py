@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from inferpipe.core.dataprocessing import (
     SLICE_END_INCLUSIVE,
     DataProcessing,

@@ -7,6 +7,7 @@ import struct
 import tracemalloc
 
 import pytest
+
 from inferpipe.core.records import (
     READ_CHUNK_SIZE,
     RECORDIO_MAGIC,

@@ -7,7 +7,8 @@ and by commands inside the body, so one image can play every role a test needs:
 - ``FAIL:<tag>:<code>`` in the body: the container whose tag matches answers that status;
 - ``SLEEP:<ms>`` in the body: every container sleeps that long first;
 - ``PING_STATUS``: what GET /ping answers (default 200); ``EXIT_AT_START``: exit with that code;
-- ``OUT_CONTENT_TYPE``: the Content-Type it answers with (default: the request's).
+- ``OUT_CONTENT_TYPE``: the Content-Type it answers with (default: the request's);
+- ``SLEEP_MS``: sleep that long on every invocation (a slow model).
 GET /stats returns how many invocations it saw and the headers of the last one.
 """
 
@@ -22,7 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TAG = os.environ.get("ECHO_TAG") or os.environ.get("SAGEMAKER_CONTAINER_HOSTNAME", "echo")
 HOST = socket.gethostname()
-STATS = {"invocations": 0, "last_headers": {}, "env": {k: v for k, v in os.environ.items() if k.startswith("SAGEMAKER")}}
+STATS = {
+    "invocations": 0,
+    "last_headers": {},
+    "env": {k: v for k, v in os.environ.items() if k.startswith("SAGEMAKER")},
+}
 LOCK = threading.Lock()
 
 
@@ -61,6 +66,8 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATS["invocations"] += 1
             STATS["last_headers"] = {k: v for k, v in self.headers.items()}
+        if os.environ.get("SLEEP_MS"):  # a slow model, for latency alarms
+            time.sleep(int(os.environ["SLEEP_MS"]) / 1000)
         text = body.decode(errors="replace")
         for part in text.replace("\n", " ").replace("|", " ").split():
             if part.startswith("SLEEP:"):
@@ -69,7 +76,9 @@ class Handler(BaseHTTPRequestHandler):
                 code = int(part.split(":")[2])
                 self._send(code, f"boom from {TAG}".encode())
                 return
-        content_type = os.environ.get("OUT_CONTENT_TYPE") or self.headers.get("Content-Type") or "application/octet-stream"
+        content_type = (
+            os.environ.get("OUT_CONTENT_TYPE") or self.headers.get("Content-Type") or "application/octet-stream"
+        )
         attrs = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
         extra = {"X-Amzn-SageMaker-Custom-Attributes": f"{attrs};{TAG}"} if attrs else {}
         if os.environ.get("ECHO_RAW"):

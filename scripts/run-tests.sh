@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test run: fast unit tests first, then control-plane integration tests, then end-to-end
+# tests against the real Docker engine (which scripts/ensure-docker.sh starts when none answers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+bash scripts/ensure-docker.sh
+"$PY" -m ruff check .
+"$PY" -m pytest tests/unit tests/integration tests/e2e -p no:cacheprovider "$@"
