@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-e2e lint bench clean docker
+.PHONY: venv demo demo-update test test-unit test-e2e lint bench clean docker
 
 $(STAMP): pyproject.toml sample-pipelines/wine/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ docker:
 
 demo: venv docker
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash sample-pipelines/wine/demo.sh
+
+demo-update: venv docker
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash sample-pipelines/wine/demo.sh --update
 
 test: venv docker
 	bash scripts/run-tests.sh

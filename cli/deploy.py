@@ -30,6 +30,11 @@ from .render import emit, err_console
 def _view(desc: dict[str, Any], target: str) -> Panel:
     live = desc.get("InferpipeDeployment") or {}
     share = float(live.get("GreenShare", 0.0))
+    if desc.get("EndpointStatus") == "InService" and not live:
+        done = desc.get("EndpointConfigName") == target
+        live = {"Phase": "Complete" if done else "Rolled back",
+                "Message": "" if done else desc.get("FailureReason", "")}
+        share = 1.0 if done else 0.0
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan")
     table.add_column()
@@ -262,7 +267,9 @@ def _exists(client: ApiClient, op: str, key: str, name: str) -> bool:
     ),
 )
 def apply(
-    spec: str = typer.Option(..., "-f", "--file", help="A pipeline spec: model, endpointConfig, endpoint, deployment."),
+    spec: str = typer.Option(
+        ..., "-f", "--file", help="A pipeline spec: model, endpointConfig, endpoint, and optional deployment, alarms."
+    ),
     timeout: float = typer.Option(3600, "--timeout"),
 ) -> None:
     """Make the endpoint match a pipeline spec: create what is missing, or roll out a changed spec
@@ -286,6 +293,8 @@ def apply(
     name = endpoint["EndpointName"]
     deployment = data.get("deployment")
     client = STATE.client()
+    for alarm in data.get("alarms") or []:  # guardrails the deployment policy refers to
+        client.call("PutMetricAlarm", alarm, prefix="Inferpipe")
     if not _exists(client, "DescribeModel", "ModelName", model["ModelName"]):
         client.call("CreateModel", model)
     if not _exists(client, "DescribeEndpointConfig", "EndpointConfigName", config["EndpointConfigName"]):
