@@ -30,6 +30,7 @@ class ContainerCallError(Exception):
         timeout: bool = False,
         unreadable: bool = False,
         payload_too_large: tuple[str, int] | None = None,
+        connection: bool = False,
     ) -> None:
         super().__init__(f"{hostname}: {status} {message}")
         self.hostname = hostname
@@ -38,6 +39,7 @@ class ContainerCallError(Exception):
         self.timeout = timeout
         self.unreadable = unreadable
         self.payload_too_large = payload_too_large  # (next hostname, size)
+        self.connection = connection  # the container could not be reached: its instance may be down
 
 
 class FirstContainerUnreachable(Exception):
@@ -100,7 +102,7 @@ async def run_chain(
             if position == 0:
                 raise FirstContainerUnreachable(str(exc)) from exc
             raise ContainerCallError(
-                cont.hostname, 500, f"Could not connect to container {cont.hostname}: {exc}"
+                cont.hostname, 500, f"Could not connect to container {cont.hostname}: {exc}", connection=True
             ) from exc
         except TimeoutError as exc:
             raise ContainerCallError(
@@ -112,7 +114,7 @@ async def run_chain(
             ) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise ContainerCallError(
-                cont.hostname, 500, f"Container {cont.hostname} closed the connection: {exc}"
+                cont.hostname, 500, f"Container {cont.hostname} closed the connection: {exc}", connection=True
             ) from exc
         timings.append((cont.hostname, (time.perf_counter() - t0) * 1e6))
         if position < len(containers) - 1 and len(body) > MAX_INTER_CONTAINER_BYTES:

@@ -212,6 +212,9 @@ class Router:
             )
             timings = result.timings
         except ContainerCallError as exc:
+            if exc.connection:  # out of rotation now; the health check decides whether to replace it
+                instance.healthy = False
+                self.on_instance_trouble(fleet, instance)
             # CloudWatch counts a model's 4xx and 5xx (a timeout is a 5xx) under the caller's variant.
             status, model_error = (400 if 400 <= exc.status < 500 else 500), True
             raise self._model_error(inv.endpoint, exc) from exc
