@@ -203,11 +203,7 @@ class FleetLauncher:
             if time.monotonic() > deadline:
                 tails = []
                 for hostname, cont in pending.items():
-                    tail = (
-                        await asyncio.to_thread(self.runtime.logs, cont.container_id, 10)
-                        if hasattr(self.runtime, "logs")
-                        else ""
-                    )
+                    tail = await asyncio.to_thread(self.runtime.logs, cont.container_id, 10)
                     tails.append(f"{hostname} (log tail: {tail.strip()[-300:] or 'empty'})")
                 raise FleetStartError(
                     f"The container(s) {', '.join(pending)} for production variant {fleet.variant.name} did not pass"

@@ -7,6 +7,7 @@ work in the endpoint manager.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -261,8 +262,7 @@ class SageMakerService:
                 for cont in inst.handle.containers:
                     if want and cont.hostname != want:
                         continue
-                    logs_of = getattr(self.endpoints.runtime, "logs", None)
-                    text = logs_of(cont.container_id, tail) if logs_of else ""
+                    text = await asyncio.to_thread(self.endpoints.runtime.logs, cont.container_id, tail)
                     streams.append(
                         {"LogStreamName": f"{fleet.variant.name}/{inst.instance_id}/{cont.hostname}", "Text": text}
                     )
