@@ -10,37 +10,7 @@ import typer
 
 from .app import app
 from .context import STATE
-
-
-def _read_body(value: str) -> bytes:
-    if value.startswith("fileb://"):
-        return Path(value[len("fileb://") :]).expanduser().read_bytes()
-    if value.startswith("file://"):
-        return Path(value[len("file://") :]).expanduser().read_text().encode()
-    if value.startswith("@"):
-        return Path(value[1:]).expanduser().read_bytes()
-    if value == "-":
-        return sys.stdin.buffer.read()
-    return value.encode()
-
-
-def _headers(
-    content_type: str | None,
-    accept: str | None,
-    custom_attributes: str | None,
-    target_variant: str | None,
-    target_container_hostname: str | None,
-    inference_id: str | None,
-) -> dict[str, str]:
-    pairs = {
-        "Content-Type": content_type,
-        "Accept": accept,
-        "X-Amzn-SageMaker-Custom-Attributes": custom_attributes,
-        "X-Amzn-SageMaker-Target-Variant": target_variant,
-        "X-Amzn-SageMaker-Target-Container-Hostname": target_container_hostname,
-        "X-Amzn-SageMaker-Inference-Id": inference_id,
-    }
-    return {k: v for k, v in pairs.items() if v}
+from .fast import invocation_headers, read_body
 
 
 @app.command(
@@ -65,8 +35,10 @@ def invoke_endpoint(
     """Send one request through the endpoint's pipeline (AWS CLI shape)."""
     result = STATE.client().invoke(
         endpoint_name,
-        _read_body(body),
-        _headers(content_type, accept, custom_attributes, target_variant, target_container_hostname, inference_id),
+        read_body(body),
+        invocation_headers(
+            content_type, accept, custom_attributes, target_variant, target_container_hostname, inference_id
+        ),
     )
     if outfile == "-":
         sys.stdout.buffer.write(result.body)
@@ -100,11 +72,11 @@ def invoke(
     target_container_hostname: str | None = typer.Option(None, "--target-container-hostname"),
 ) -> None:
     """Invoke an endpoint and write the response body to stdout (for pipes and Makefiles)."""
-    payload = _read_body(body) if body is not None else sys.stdin.buffer.read()
+    payload = read_body(body) if body is not None else sys.stdin.buffer.read()
     result = STATE.client().invoke(
         endpoint_name,
         payload,
-        _headers(content_type, accept, custom_attributes, target_variant, target_container_hostname, None),
+        invocation_headers(content_type, accept, custom_attributes, target_variant, target_container_hostname, None),
     )
     sys.stdout.buffer.write(result.body)
     if result.body and not result.body.endswith(b"\n") and sys.stdout.isatty():

@@ -7,6 +7,7 @@ caller's Accept; custom attributes and the inference id go to every container.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,8 +58,16 @@ class ChainResult:
 def new_session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None)
     return aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding")
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),  # containers never set cookies; skip the jar's work per hop
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 async def run_chain(
@@ -87,14 +96,14 @@ async def run_chain(
         t0 = time.perf_counter()
         try:
             async with session.post(
-                f"{cont.url}/invocations", data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                cont.invocations_url, data=body, headers=headers, timeout=_timeout(timeout)
             ) as resp:
                 try:
                     payload = await resp.read()
                 except (aiohttp.ClientError, OSError) as exc:
                     raise ContainerCallError(cont.hostname, 500, str(exc), unreadable=True) from exc
                 if resp.status >= 300:
-                    raise ContainerCallError(cont.hostname, resp.status, payload.decode(errors="replace"))
+                    raise ContainerCallError(cont.hostname, resp.status, payload.decode(errors="replace").strip())
                 body = payload
                 content_type = resp.headers.get("Content-Type")
                 attrs = resp.headers.get("X-Amzn-SageMaker-Custom-Attributes")

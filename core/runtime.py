@@ -10,6 +10,7 @@ another backend (a Kubernetes pod per instance) can replace it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import docker
 import docker.errors
+import yarl
 from docker.models.containers import Container
 
 from .spec import ModelSpec
@@ -52,6 +54,11 @@ class ContainerHandle:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.host_port}"
+
+    @functools.cached_property
+    def invocations_url(self) -> yarl.URL:
+        # parsed once: the data plane posts here on every request
+        return yarl.URL(f"{self.url}/invocations")
 
 
 @dataclass
