@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import jmespath
 import typer
+from jmespath.exceptions import JMESPathError
 
 from .context import STATE
+
+
+def examples(*commands: str) -> str:
+    """A command's help epilog: each example a fenced Markdown code block, so the rich help keeps
+    its line breaks and trailing backslashes and it pastes into a shell as is (an indented block
+    would not survive: the help dedents epilogs)."""
+    title = "Example:" if len(commands) == 1 else "Examples:"
+    return title + "\n\n" + "\n\n".join(f"```\n{cmd.strip()}\n```" for cmd in commands)
+
 
 app = typer.Typer(
     name="inferpipe",
@@ -17,12 +28,24 @@ app = typer.Typer(
         " endpoints and speaks SageMaker's API, so boto3 works against it too."
     ),
     no_args_is_help=True,
+    epilog=examples(
+        "inferpipe create-model -f sample-pipelines/wine/pipeline.yaml",
+        "inferpipe list-models --output json --query 'Models[].ModelName'",
+    ),
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-wait_app = typer.Typer(help="Wait until a resource reaches a state (like `aws sagemaker wait`).", no_args_is_help=True)
-daemon_app = typer.Typer(help="Manage the local inferpipe daemon.", no_args_is_help=True)
+wait_app = typer.Typer(
+    help="Wait until a resource reaches a state (like `aws sagemaker wait`).",
+    no_args_is_help=True,
+    epilog=examples("inferpipe wait endpoint-in-service --endpoint-name churn"),
+)
+daemon_app = typer.Typer(
+    help="Manage the local inferpipe daemon.",
+    no_args_is_help=True,
+    epilog=examples("inferpipe daemon start", "inferpipe daemon status --output json"),
+)
 app.add_typer(wait_app, name="wait")
 app.add_typer(daemon_app, name="daemon")
 
@@ -48,6 +71,12 @@ def main_options(
         envvar="INFERPIPE_URL",
     ),
 ) -> None:
+    if query is not None:
+        # Refuse a bad expression before calling anything: after a create it would be too late.
+        try:
+            jmespath.compile(query)
+        except JMESPathError as exc:
+            raise typer.BadParameter(f"{query!r} is not a JMESPath expression: {exc}", param_hint="--query") from None
     STATE.output = output.value if output else None
     STATE.query = query
     STATE.endpoint_url = endpoint_url

@@ -53,7 +53,11 @@ def absolutize_model_data(containers: list[dict[str, Any]], base: Path) -> None:
     elsewhere, so send it absolute paths."""
     for c in containers:
         url = c.get("ModelDataUrl")
-        if isinstance(url, str) and url and not url.startswith(SCHEMES):
+        if not isinstance(url, str) or not url:
+            continue
+        if url.startswith("file://") and not url[len("file://") :].startswith(("/", "localhost/")):
+            c["ModelDataUrl"] = (base / url[len("file://") :]).resolve().as_uri()  # file://./m.tar.gz
+        elif not url.startswith(SCHEMES):
             c["ModelDataUrl"] = str((base / url).resolve())
 
 

@@ -34,8 +34,10 @@ def emit(
 ) -> None:
     if STATE.query:
         data = jmespath.search(STATE.query, data)
+    if data == {}:
+        return  # as the AWS CLI: an operation without output (Delete*) prints nothing
     if STATE.as_json or STATE.query:
-        sys.stdout.write(json.dumps(data, indent=4, default=str) + "\n")
+        sys.stdout.write(json.dumps(data, indent=4, default=str, ensure_ascii=False) + "\n")
         return
     if rows_key and isinstance(data, dict) and columns:
         table = Table(title=title, header_style="bold")

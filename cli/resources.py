@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .app import app
+from .app import app, examples
 from .context import STATE
 from .params import (
     CONTAINER_KEYS,
@@ -46,13 +46,12 @@ def list_options(
 
 @app.command(
     "create-model",
-    epilog=(
-        "Examples:\n\n"
-        "  inferpipe create-model --model-name churn --containers file://containers.json\n\n"
-        "  inferpipe create-model --model-name churn \\\n"
-        "    --container image=prep:1,model-data=./prep.tar.gz,hostname=prep \\\n"
-        "    --container image=xgb:1,model-data=./xgb.tar.gz,hostname=model\n\n"
-        "  inferpipe create-model -f sample-pipelines/wine/pipeline.yaml"
+    epilog=examples(
+        "inferpipe create-model --model-name churn --containers file://containers.json",
+        "inferpipe create-model --model-name churn \\\n"
+        "  --container image=prep:1,model-data=./prep.tar.gz,hostname=prep \\\n"
+        "  --container image=xgb:1,model-data=./xgb.tar.gz,hostname=model",
+        "inferpipe create-model -f sample-pipelines/wine/pipeline.yaml",
     ),
 )
 def create_model(
@@ -94,13 +93,13 @@ def create_model(
     emit(STATE.client().call("CreateModel", req))
 
 
-@app.command("describe-model", epilog="Example:\n\n  inferpipe describe-model --model-name churn")
+@app.command("describe-model", epilog=examples("inferpipe describe-model --model-name churn"))
 def describe_model(model_name: str = typer.Option(..., "--model-name")) -> None:
     """Show a model as DescribeModel returns it."""
     emit(STATE.client().call("DescribeModel", {"ModelName": model_name}))
 
 
-@app.command("list-models", epilog="Example:\n\n  inferpipe list-models --name-contains churn --sort-by Name")
+@app.command("list-models", epilog=examples("inferpipe list-models --name-contains churn --sort-by Name"))
 def list_models(
     name_contains: str | None = typer.Option(None, "--name-contains"),
     sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime"),
@@ -118,7 +117,7 @@ def list_models(
     emit(STATE.client().call("ListModels", req), columns=["ModelName", "CreationTime", "ModelArn"], rows_key="Models")
 
 
-@app.command("delete-model", epilog="Example:\n\n  inferpipe delete-model --model-name churn")
+@app.command("delete-model", epilog=examples("inferpipe delete-model --model-name churn"))
 def delete_model(model_name: str = typer.Option(..., "--model-name")) -> None:
     """Delete a model record (endpoints already using it keep serving)."""
     emit(STATE.client().call("DeleteModel", {"ModelName": model_name}))
@@ -126,13 +125,13 @@ def delete_model(model_name: str = typer.Option(..., "--model-name")) -> None:
 
 @app.command(
     "create-endpoint-config",
-    epilog=(
-        "Examples:\n\n"
-        "  inferpipe create-endpoint-config --endpoint-config-name churn-cfg \\\n"
-        '    --production-variants \'[{"VariantName":"AllTraffic","ModelName":"churn",'
-        '"InitialInstanceCount":2,"InstanceType":"ml.m5.large"}]\'\n\n'
-        "  inferpipe create-endpoint-config --endpoint-config-name churn-cfg \\\n"
-        "    --variant name=AllTraffic,model=churn,instances=2,weight=1,instance-type=ml.m5.large"
+    epilog=examples(
+        "inferpipe create-endpoint-config --endpoint-config-name churn-cfg \\\n"
+        '  --production-variants \'[{"VariantName":"AllTraffic","ModelName":"churn",'
+        '"InitialInstanceCount":2,"InstanceType":"ml.m5.large"}]\'',
+        "inferpipe create-endpoint-config --endpoint-config-name churn-cfg \\\n"
+        "  --variant name=AllTraffic,model=churn,instances=2,weight=1,instance-type=ml.m5.large",
+        "inferpipe create-endpoint-config -f sample-pipelines/wine/pipeline.yaml",
     ),
 )
 def create_endpoint_config(
@@ -164,14 +163,14 @@ def create_endpoint_config(
 
 @app.command(
     "describe-endpoint-config",
-    epilog="Example:\n\n  inferpipe describe-endpoint-config --endpoint-config-name churn-cfg",
+    epilog=examples("inferpipe describe-endpoint-config --endpoint-config-name churn-cfg"),
 )
 def describe_endpoint_config(endpoint_config_name: str = typer.Option(..., "--endpoint-config-name")) -> None:
     """Show an endpoint configuration."""
     emit(STATE.client().call("DescribeEndpointConfig", {"EndpointConfigName": endpoint_config_name}))
 
 
-@app.command("list-endpoint-configs", epilog="Example:\n\n  inferpipe list-endpoint-configs --output json")
+@app.command("list-endpoint-configs", epilog=examples("inferpipe list-endpoint-configs --output json"))
 def list_endpoint_configs(
     name_contains: str | None = typer.Option(None, "--name-contains"),
     sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime"),
@@ -194,14 +193,14 @@ def list_endpoint_configs(
 
 
 @app.command(
-    "delete-endpoint-config", epilog="Example:\n\n  inferpipe delete-endpoint-config --endpoint-config-name churn-cfg"
+    "delete-endpoint-config", epilog=examples("inferpipe delete-endpoint-config --endpoint-config-name churn-cfg")
 )
 def delete_endpoint_config(endpoint_config_name: str = typer.Option(..., "--endpoint-config-name")) -> None:
     """Delete an endpoint configuration (endpoints created from it keep serving)."""
     emit(STATE.client().call("DeleteEndpointConfig", {"EndpointConfigName": endpoint_config_name}))
 
 
-@app.command("add-tags", epilog="Example:\n\n  inferpipe add-tags --resource-arn ARN --tags team=ml")
+@app.command("add-tags", epilog=examples("inferpipe add-tags --resource-arn ARN --tags team=ml"))
 def add_tags(
     resource_arn: str = typer.Option(..., "--resource-arn"),
     tags: list[str] = typer.Option(..., "--tags", help=TAGS_HELP),
@@ -210,13 +209,13 @@ def add_tags(
     emit(STATE.client().call("AddTags", {"ResourceArn": resource_arn, "Tags": parse_tags(tags)}))
 
 
-@app.command("list-tags", epilog="Example:\n\n  inferpipe list-tags --resource-arn ARN")
+@app.command("list-tags", epilog=examples("inferpipe list-tags --resource-arn ARN"))
 def list_tags(resource_arn: str = typer.Option(..., "--resource-arn")) -> None:
     """List a resource's tags."""
     emit(STATE.client().call("ListTags", {"ResourceArn": resource_arn}), columns=["Key", "Value"], rows_key="Tags")
 
 
-@app.command("delete-tags", epilog="Example:\n\n  inferpipe delete-tags --resource-arn ARN --tag-keys team")
+@app.command("delete-tags", epilog=examples("inferpipe delete-tags --resource-arn ARN --tag-keys team"))
 def delete_tags(
     resource_arn: str = typer.Option(..., "--resource-arn"), tag_keys: list[str] = typer.Option(..., "--tag-keys")
 ) -> None:

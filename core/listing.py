@@ -35,9 +35,12 @@ def encode_token(offset: int) -> str:
 
 def decode_token(token: str) -> int:
     try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-    except Exception as exc:  # noqa: BLE001 - any garbage is the same user error
-        raise ValidationException("Invalid pagination token: NextToken does not come from a previous call.") from exc
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except Exception:  # noqa: BLE001 - any garbage is the same user error
+        offset = None
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationException("Invalid pagination token: NextToken does not come from a previous call.")
+    return offset
 
 
 def page(

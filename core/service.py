@@ -20,7 +20,7 @@ from .endpoints import STATUSES, EndpointManager
 from .errors import UnknownOperationException, ValidationException
 from .metrics import Metrics
 from .store import AlreadyExists, Store
-from .validation import Checker, check_list_request, check_name
+from .validation import Checker, check_list_request, check_name, prune_nulls
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -54,6 +54,7 @@ class SageMakerService:
 
     # models -------------------------------------------------------------------------------------
     async def op_CreateModel(self, req: dict[str, Any]) -> dict[str, Any]:
+        req = prune_nulls(req)
         model.validate_create_model(req)
         name = req["ModelName"]
         model_arn = arn(self.settings, "model", name)
@@ -96,6 +97,7 @@ class SageMakerService:
 
     # endpoint configs ---------------------------------------------------------------------------
     async def op_CreateEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+        req = prune_nulls(req)
         endpoint_config.validate_create_endpoint_config(req)
         name = req["EndpointConfigName"]
         config_arn = arn(self.settings, "endpoint-config", name)
@@ -168,8 +170,10 @@ class SageMakerService:
         c.raise_if_any()
 
     # tags ---------------------------------------------------------------------------------------
-    def _resource_for_arn(self, value: Any) -> str:
-        c = Checker()
+    def _resource_for_arn(self, value: Any, c: Checker | None = None) -> str:
+        """The ARN of an existing resource; member constraints (of the ARN and of whatever else the
+        caller put in ``c``) are reported first, as the service's front end does."""
+        c = c or Checker()
         if c.required({"a": value}, "a", "resourceArn"):
             c.string(value, "resourceArn", max_len=256, pattern=r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:.+")
         c.raise_if_any()
@@ -182,19 +186,18 @@ class SageMakerService:
         raise ValidationException(f'Could not find resource "{value}".')
 
     async def op_AddTags(self, req: dict[str, Any]) -> dict[str, Any]:
-        resource = self._resource_for_arn(req.get("ResourceArn"))
         c = Checker()
         if c.required(req, "Tags", "tags"):
             c.tags(req["Tags"])
-        c.raise_if_any()
+        resource = self._resource_for_arn(req.get("ResourceArn"), c)
         self.store.set_tags(resource, req["Tags"])
         return {"Tags": req["Tags"]}
 
     async def op_ListTags(self, req: dict[str, Any]) -> dict[str, Any]:
-        resource = self._resource_for_arn(req.get("ResourceArn"))
         c = Checker()
         c.integer(req.get("MaxResults"), "maxResults", minimum=50, maximum=100)
-        c.raise_if_any()
+        c.string(req.get("NextToken"), "nextToken", max_len=8192)
+        resource = self._resource_for_arn(req.get("ResourceArn"), c)
         tags = self.store.tags(resource)
         offset = listing.decode_token(req["NextToken"]) if req.get("NextToken") else 0
         limit = int(req.get("MaxResults") or 50)
@@ -204,12 +207,11 @@ class SageMakerService:
         return out
 
     async def op_DeleteTags(self, req: dict[str, Any]) -> dict[str, Any]:
-        resource = self._resource_for_arn(req.get("ResourceArn"))
         c = Checker()
         if c.required(req, "TagKeys", "tagKeys") and c.sequence(req["TagKeys"], "tagKeys", min_len=1, max_len=50):
             for i, key in enumerate(req["TagKeys"], 1):
                 c.string(key, f"tagKeys.{i}.member", min_len=1, max_len=128)
-        c.raise_if_any()
+        resource = self._resource_for_arn(req.get("ResourceArn"), c)
         self.store.delete_tags(resource, req["TagKeys"])
         return {}
 

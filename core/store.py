@@ -65,6 +65,13 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def _now() -> float:
+    """Times to the millisecond, as the service keeps them (``1529870369.986``): a time a client read
+    back and sends as a CreationTimeAfter filter then means exactly that instant, and resource and
+    event times share one (monotonic) rounding."""
+    return round(time.time(), 3)
+
+
 class AlreadyExists(Exception):
     pass
 
@@ -154,7 +161,7 @@ class Store:
         state: dict[str, Any] | None = None,
         now: float | None = None,
     ) -> Record:
-        now = time.time() if now is None else now
+        now = _now() if now is None else now
         with self.transaction() as db:
             try:
                 db.execute(
@@ -198,7 +205,7 @@ class Store:
         event: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        now = time.time()
+        now = _now()
         sets: list[str] = ["modified = ?"]
         args: list[Any] = [now]
         if status is not self._UNSET:
@@ -235,7 +242,7 @@ class Store:
                 return False
             db.execute("DELETE FROM resources WHERE kind = ? AND name_key = ?", (kind, name.lower()))
             db.execute("DELETE FROM tags WHERE arn = ?", (row["arn"],))
-            self._event(db, kind, name, "Deleted", {}, time.time())
+            self._event(db, kind, name, "Deleted", {}, _now())
         return True
 
     # events -------------------------------------------------------------------------------
@@ -249,7 +256,7 @@ class Store:
 
     def record_event(self, kind: str, name: str, event: str, detail: dict[str, Any] | None = None) -> None:
         with self.transaction() as db:
-            self._event(db, kind, name, event, detail or {}, time.time())
+            self._event(db, kind, name, event, detail or {}, _now())
 
     def events(self, kind: str | None = None, name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         query = "SELECT * FROM events"

@@ -8,8 +8,8 @@ almost nothing (see the reference, section 0), so all of this is the server's jo
 
 from __future__ import annotations
 
-import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,10 +21,11 @@ MODEL_NAME_PATTERN = r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?"
 NAME_CONTAINS_PATTERN = r"[a-zA-Z0-9\-]+"
 ENV_KEY_PATTERN = r"[a-zA-Z_][a-zA-Z0-9_]*"
 TAG_PATTERN = r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"
-TAG_REGEX = re.compile(r"[\w\s.:/=+\-@]*")
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
 ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
 KMS_PATTERN = r"[a-zA-Z0-9:/_-]*"
 IMAGE_PATTERN = r"[\S]+"
+S3_URI_PATTERN = r"(https|s3)://([^/]+)/?(.*)"
 ALARM_NAME_PATTERN = r"(?!\s*$).+"
 
 
@@ -32,22 +33,46 @@ def camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def render(value: Any) -> str:
-    """How the service prints an offending value (Java's toString, near enough)."""
+def render(value: Any, limit: int = 256) -> str:
+    """How the service prints an offending value: Java's toString (``{K=V}``, ``[a, b]``), with
+    long structures cut short so a message stays readable."""
     if isinstance(value, str):
         return value
+    text = _java(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _java(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(", ", "="))[:200]
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_java(k)}={_java(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java(v) for v in value) + "]"
     return str(value)
 
 
+def tag_text_ok(value: str) -> bool:
+    """``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*``: letters, separators, numbers and a little punctuation
+    (Python's re has no \\p{...} classes, so by Unicode category)."""
+    return all(ch in TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" for ch in value)
+
+
 class Checker:
-    """Collects violations; ``raise_if_any`` throws them as one ValidationException."""
+    """Collects violations; ``raise_if_any`` throws them as one ValidationException.
+
+    Two kinds, as the service has two layers: member constraints (``fail``, ``problem``) are
+    reported together as ``N validation errors detected: ...``; service rules (``rule``: cross-field
+    checks, as ``More than one container in MultiModel mode is not supported with inference
+    pipeline.``) come in the service's own words, unwrapped, and only once every member constraint
+    holds (the front end refuses the request before the service looks at it).
+    """
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.rules: list[str] = []
 
     def fail(self, value: Any, path: str, constraint: str) -> None:
         self.errors.append(f"Value '{render(value)}' at '{path}' failed to satisfy constraint: {constraint}")
@@ -55,6 +80,10 @@ class Checker:
     def problem(self, message: str) -> None:
         """A rule that is not a single-member constraint (cross-field, existence...)."""
         self.errors.append(message)
+
+    def rule(self, message: str) -> None:
+        """A service rule beyond one member's constraints, reported verbatim (see the class doc)."""
+        self.rules.append(message)
 
     def required(self, data: Mapping[str, Any], key: str, path: str) -> bool:
         if data.get(key) is None:
@@ -155,18 +184,19 @@ class Checker:
                 continue
             if self.required(tag, "Key", f"{p}.key"):
                 key = tag["Key"]
-                if self.string(key, f"{p}.key", min_len=1, max_len=128) and not TAG_REGEX.fullmatch(key):
+                if self.string(key, f"{p}.key", min_len=1, max_len=128) and not tag_text_ok(key):
                     self.fail(key, f"{p}.key", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
             value = tag.get("Value")
-            if self.string(value, f"{p}.value", max_len=256) and value is not None and not TAG_REGEX.fullmatch(value):
+            if self.string(value, f"{p}.value", max_len=256) and value is not None and not tag_text_ok(value):
                 self.fail(value, f"{p}.value", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
 
     def raise_if_any(self) -> None:
-        if not self.errors:
-            return
-        n = len(self.errors)
-        head = "1 validation error detected: " if n == 1 else f"{n} validation errors detected: "
-        raise ValidationException(head + "; ".join(self.errors))
+        if self.errors:
+            n = len(self.errors)
+            head = "1 validation error detected: " if n == 1 else f"{n} validation errors detected: "
+            raise ValidationException(head + "; ".join(self.errors))
+        if self.rules:
+            raise ValidationException(" ".join(self.rules))
 
 
 def _full_match(pattern: str, value: str) -> bool:
@@ -194,3 +224,12 @@ def check_list_request(
         value = req.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
             c.fail(value, camel(key), "Member must be a timestamp")
+
+
+def prune_nulls(value: Any) -> Any:
+    """JSON nulls mean "not given": drop them so Describe never echoes ``"VpcConfig": null``."""
+    if isinstance(value, dict):
+        return {k: prune_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune_nulls(v) for v in value]
+    return value
