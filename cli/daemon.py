@@ -10,13 +10,13 @@ import typer
 
 from inferpipe.core.client import ApiClient, start_daemon, stop_daemon
 
-from .app import daemon_app
+from .app import daemon_app, examples
 from .context import STATE
 from .render import console, emit
 
 
 @daemon_app.command(
-    "start", epilog="Examples:\n\n  inferpipe daemon start\n\n  INFERPIPE_PORT=9000 inferpipe daemon start --foreground"
+    "start", epilog=examples("inferpipe daemon start", "INFERPIPE_PORT=9000 inferpipe daemon start --foreground")
 )
 def start(
     foreground: bool = typer.Option(
@@ -32,7 +32,7 @@ def start(
     emit(status)
 
 
-@daemon_app.command("stop", epilog="Example:\n\n  inferpipe daemon stop")
+@daemon_app.command("stop", epilog=examples("inferpipe daemon stop"))
 def stop() -> None:
     """Stop the daemon gracefully. Endpoints keep running and are re-adopted by the next start."""
     stopped = stop_daemon(STATE.settings)
@@ -42,7 +42,7 @@ def stop() -> None:
         emit({"stopped": stopped})
 
 
-@daemon_app.command("status", epilog="Example:\n\n  inferpipe daemon status --output json")
+@daemon_app.command("status", epilog=examples("inferpipe daemon status --output json"))
 def status() -> None:
     """Show the daemon's url, pid, version and home. Exit 1 when none answers."""
     url = STATE.endpoint_url or os.environ.get("INFERPIPE_URL") or STATE.settings.url
@@ -53,7 +53,7 @@ def status() -> None:
     emit(info)
 
 
-@daemon_app.command("logs", epilog="Example:\n\n  inferpipe daemon logs --tail 100 --follow")
+@daemon_app.command("logs", epilog=examples("inferpipe daemon logs --tail 100 --follow"))
 def logs(
     tail: int = typer.Option(50, "--tail"),
     follow: bool = typer.Option(False, "--follow", "-f"),

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from inferpipe.core.client import ApiClient, ApiError
 
-from .app import app
+from .app import app, examples
 from .context import STATE
 from .endpoints import wait_for
 from .params import absolutize_model_data, load_spec, load_value, parse_shorthand, put
@@ -32,8 +32,10 @@ def _view(desc: dict[str, Any], target: str) -> Panel:
     share = float(live.get("GreenShare", 0.0))
     if desc.get("EndpointStatus") == "InService" and not live:
         done = desc.get("EndpointConfigName") == target
-        live = {"Phase": "Complete" if done else "Rolled back",
-                "Message": "" if done else desc.get("FailureReason", "")}
+        live = {
+            "Phase": "Complete" if done else "Rolled back",
+            "Message": "" if done else desc.get("FailureReason", ""),
+        }
         share = 1.0 if done else 0.0
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan")
@@ -97,13 +99,14 @@ class _Null:
 
 @app.command(
     "update-endpoint",
-    epilog=(
-        "Examples:\n\n"
-        "  inferpipe update-endpoint --endpoint-name wine --endpoint-config-name wine-v2 --wait\n\n"
-        "  inferpipe update-endpoint --endpoint-name wine --endpoint-config-name wine-v2 --wait \\\n"
-        '    --deployment-config \'{"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration":'
-        ' {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},'
-        ' "WaitIntervalInSeconds": 60}}, "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "wine-5xx"}]}}\''
+    epilog=examples(
+        "inferpipe update-endpoint --endpoint-name wine --endpoint-config-name wine-v2 --wait",
+        (
+            "inferpipe update-endpoint --endpoint-name wine --endpoint-config-name wine-v2 --wait \\\n"
+            '  --deployment-config \'{"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY",'
+            ' "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 60}},'
+            ' "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "wine-5xx"}]}}\''
+        ),
     ),
 )
 def update_endpoint(
@@ -139,11 +142,12 @@ def update_endpoint(
 
 @app.command(
     "update-endpoint-weights-and-capacities",
-    epilog=(
-        "Examples:\n\n"
-        "  inferpipe update-endpoint-weights-and-capacities --endpoint-name wine \\\n"
-        '    --desired-weights-and-capacities \'[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}]\'\n\n'
-        "  inferpipe update-endpoint-weights-and-capacities --endpoint-name wine --variant name=A,weight=0.2 --wait"
+    epilog=examples(
+        (
+            "inferpipe update-endpoint-weights-and-capacities --endpoint-name wine \\\n"
+            '  --desired-weights-and-capacities \'[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}]\''
+        ),
+        "inferpipe update-endpoint-weights-and-capacities --endpoint-name wine --variant name=A,weight=0.2 --wait",
     ),
 )
 def update_weights(
@@ -174,11 +178,12 @@ def update_weights(
 
 @app.command(
     "put-metric-alarm",
-    epilog=(
-        "Example (as the AWS CLI's cloudwatch put-metric-alarm):\n\n"
-        "  inferpipe put-metric-alarm --alarm-name wine-5xx --metric-name Invocation5XXErrors \\\n"
-        "    --namespace AWS/SageMaker --statistic Sum --period 10 --evaluation-periods 1 --threshold 0 \\\n"
-        "    --comparison-operator GreaterThanThreshold --dimensions Name=EndpointName,Value=wine"
+    epilog=examples(
+        (
+            "inferpipe put-metric-alarm --alarm-name wine-5xx --metric-name Invocation5XXErrors \\\n"
+            "  --namespace AWS/SageMaker --statistic Sum --period 10 --evaluation-periods 1 --threshold 0 \\\n"
+            "  --comparison-operator GreaterThanThreshold --dimensions Name=EndpointName,Value=wine"
+        ),
     ),
 )
 def put_metric_alarm(
@@ -220,7 +225,7 @@ def put_metric_alarm(
     emit(STATE.client().call("PutMetricAlarm", req, prefix="Inferpipe"))
 
 
-@app.command("describe-alarms", epilog="Example:\n\n  inferpipe describe-alarms --alarm-names wine-5xx")
+@app.command("describe-alarms", epilog=examples("inferpipe describe-alarms --alarm-names wine-5xx"))
 def describe_alarms(alarm_names: list[str] | None = typer.Option(None, "--alarm-names")) -> None:
     """Show local alarms and their current state (OK, ALARM, INSUFFICIENT_DATA)."""
     emit(
@@ -230,7 +235,7 @@ def describe_alarms(alarm_names: list[str] | None = typer.Option(None, "--alarm-
     )
 
 
-@app.command("delete-alarms", epilog="Example:\n\n  inferpipe delete-alarms --alarm-names wine-5xx")
+@app.command("delete-alarms", epilog=examples("inferpipe delete-alarms --alarm-names wine-5xx"))
 def delete_alarms(alarm_names: list[str] = typer.Option(..., "--alarm-names")) -> None:
     """Delete local alarms."""
     emit(STATE.client().call("DeleteAlarms", {"AlarmNames": alarm_names}, prefix="Inferpipe"))
@@ -260,10 +265,9 @@ def _exists(client: ApiClient, op: str, key: str, name: str) -> bool:
 
 @app.command(
     "apply",
-    epilog=(
-        "Examples:\n\n"
-        "  inferpipe apply -f sample-pipelines/wine/pipeline.yaml\n\n"
-        "  inferpipe apply -f sample-pipelines/wine/pipeline-v2.yaml   # blue/green update, watched live"
+    epilog=examples(
+        "inferpipe apply -f sample-pipelines/wine/pipeline.yaml",
+        "inferpipe apply -f sample-pipelines/wine/pipeline-v2.yaml   # blue/green update, watched live",
     ),
 )
 def apply(

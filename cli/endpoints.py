@@ -9,7 +9,7 @@ import typer
 
 from inferpipe.core.client import ApiClient, ApiError
 
-from .app import app, wait_app
+from .app import app, examples, wait_app
 from .context import STATE
 from .params import load_spec, load_value, parse_tags, put
 from .render import console, emit, err_console
@@ -59,7 +59,7 @@ def wait_for(client: ApiClient, name: str, target: str, timeout: float, quiet: b
 
 @app.command(
     "create-endpoint",
-    epilog="Example:\n\n  inferpipe create-endpoint --endpoint-name churn --endpoint-config-name churn-cfg --wait",
+    epilog=examples("inferpipe create-endpoint --endpoint-name churn --endpoint-config-name churn-cfg --wait"),
 )
 def create_endpoint(
     endpoint_name: str | None = typer.Option(None, "--endpoint-name"),
@@ -103,7 +103,7 @@ def _variant_rows(desc: dict[str, Any]) -> None:
     console.print(table)
 
 
-@app.command("describe-endpoint", epilog="Example:\n\n  inferpipe describe-endpoint --endpoint-name churn")
+@app.command("describe-endpoint", epilog=examples("inferpipe describe-endpoint --endpoint-name churn"))
 def describe_endpoint(
     endpoint_name: str = typer.Option(..., "--endpoint-name"),
     metrics: bool = typer.Option(
@@ -150,7 +150,7 @@ def _metrics_table(client: ApiClient, name: str, seconds: float = 300) -> None:
     console.print(table)
 
 
-@app.command("metrics", epilog="Example:\n\n  inferpipe metrics --endpoint-name churn --seconds 60")
+@app.command("metrics", epilog=examples("inferpipe metrics --endpoint-name churn --seconds 60"))
 def endpoint_metrics(
     endpoint_name: str = typer.Option(..., "--endpoint-name"),
     seconds: float = typer.Option(300, "--seconds", help="Window to summarize."),
@@ -163,9 +163,7 @@ def endpoint_metrics(
     _metrics_table(client, endpoint_name, seconds)
 
 
-@app.command(
-    "logs", epilog="Example:\n\n  inferpipe logs --endpoint-name churn --container-hostname container-2 --tail 20"
-)
+@app.command("logs", epilog=examples("inferpipe logs --endpoint-name churn --container-hostname container-2 --tail 20"))
 def logs(
     endpoint_name: str = typer.Option(..., "--endpoint-name"),
     container_hostname: str | None = typer.Option(None, "--container-hostname"),
@@ -185,7 +183,7 @@ def logs(
         console.print(stream["Text"].rstrip(), markup=False, highlight=False)
 
 
-@app.command("list-endpoints", epilog="Example:\n\n  inferpipe list-endpoints --status-equals InService")
+@app.command("list-endpoints", epilog=examples("inferpipe list-endpoints --status-equals InService"))
 def list_endpoints(
     name_contains: str | None = typer.Option(None, "--name-contains"),
     status_equals: str | None = typer.Option(None, "--status-equals"),
@@ -209,7 +207,7 @@ def list_endpoints(
     )
 
 
-@app.command("delete-endpoint", epilog="Example:\n\n  inferpipe delete-endpoint --endpoint-name churn --wait")
+@app.command("delete-endpoint", epilog=examples("inferpipe delete-endpoint --endpoint-name churn --wait"))
 def delete_endpoint(
     endpoint_name: str = typer.Option(..., "--endpoint-name"),
     wait: bool = typer.Option(False, "--wait", help="Return only when every container is gone."),
@@ -223,9 +221,7 @@ def delete_endpoint(
     emit(result)
 
 
-@wait_app.command(
-    "endpoint-in-service", epilog="Example:\n\n  inferpipe wait endpoint-in-service --endpoint-name churn"
-)
+@wait_app.command("endpoint-in-service", epilog=examples("inferpipe wait endpoint-in-service --endpoint-name churn"))
 def wait_in_service(
     endpoint_name: str = typer.Option(..., "--endpoint-name"), timeout: float = typer.Option(900, "--timeout")
 ) -> None:
@@ -233,7 +229,7 @@ def wait_in_service(
     wait_for(STATE.client(), endpoint_name, "InService", timeout)
 
 
-@wait_app.command("endpoint-deleted", epilog="Example:\n\n  inferpipe wait endpoint-deleted --endpoint-name churn")
+@wait_app.command("endpoint-deleted", epilog=examples("inferpipe wait endpoint-deleted --endpoint-name churn"))
 def wait_deleted(
     endpoint_name: str = typer.Option(..., "--endpoint-name"), timeout: float = typer.Option(300, "--timeout")
 ) -> None:
@@ -241,7 +237,7 @@ def wait_deleted(
     wait_for(STATE.client(), endpoint_name, "Deleted", timeout)
 
 
-@app.command("events", epilog="Example:\n\n  inferpipe events --name churn")
+@app.command("events", epilog=examples("inferpipe events --name churn"))
 def events(
     kind: str | None = typer.Option(None, "--kind", help="model | endpoint-config | endpoint | transform-job"),
     name: str | None = typer.Option(None, "--name"),

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import typer
 
-from .app import app
+from .app import app, examples
 from .context import STATE
 from .fast import invocation_headers, read_body
 
 
 @app.command(
     "invoke-endpoint",
-    epilog=(
-        "Example (exactly as the AWS CLI; metadata to stdout, body to the file):\n\n"
-        "  inferpipe invoke-endpoint --endpoint-name wine --body fileb://rows.csv \\\n"
-        "    --content-type text/csv --accept application/json out.json"
+    epilog=examples(
+        (
+            "inferpipe invoke-endpoint --endpoint-name wine --body fileb://rows.csv \\\n"
+            "  --content-type text/csv --accept application/json out.json"
+        ),
     ),
 )
 def invoke_endpoint(
@@ -53,11 +54,10 @@ def invoke_endpoint(
 
 @app.command(
     "invoke",
-    epilog=(
-        "Examples:\n\n"
-        "  head -3 rows.csv | inferpipe invoke wine --content-type text/csv\n\n"
-        "  inferpipe invoke wine --body @rows.csv --content-type text/csv --accept application/json\n\n"
-        "  inferpipe invoke wine --body '13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050'"
+    epilog=examples(
+        "head -3 rows.csv | inferpipe invoke wine --content-type text/csv",
+        "inferpipe invoke wine --body @rows.csv --content-type text/csv --accept application/json",
+        "inferpipe invoke wine --body '13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050'",
     ),
 )
 def invoke(
