@@ -7,7 +7,7 @@ import sys
 
 from inferpipe.core.client import ApiError, DaemonUnavailable
 
-from . import daemon, deploy, endpoints, invoke, resources  # noqa: F401 - registers the commands
+from . import daemon, deploy, endpoints, invoke, resources, transform  # noqa: F401 - registers the commands
 from .app import app
 
 GLOBAL_OPTIONS = ("--output", "-o", "--query", "--endpoint-url")
@@ -22,7 +22,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     while i < len(argv):
         arg = argv[i]
         name = arg.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS:
+        value = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+        if name == "--output" and value not in ("json", "table"):
+            rest.append(arg)  # a command's own --output (`transform --output DIR`), not the format
+        elif name in GLOBAL_OPTIONS:
             if "=" in arg:
                 front.append(arg)
             else:

@@ -31,6 +31,7 @@ from .router import Router
 from .runtime import DockerRuntime, RuntimeProblem
 from .service import SageMakerService
 from .store import Store
+from .transform import TransformManager
 
 log = logging.getLogger("inferpipe.daemon")
 
@@ -93,6 +94,8 @@ class Daemon:
         self.endpoints = EndpointManager(settings, self.store, self.runtime, self.launcher, self.router)
         self.endpoints.deployments = Deployments(self.endpoints, Alarms(self.store, self.metrics))
         self.service = SageMakerService(settings, self.store, self.endpoints, self.metrics)
+        self.transforms = TransformManager(settings, self.store, self.runtime, self.launcher)
+        self.service.operations.update(self.transforms.operations())
         self.service.extensions["Shutdown"] = self._shutdown_op
         self.stopping = asyncio.Event()
 
@@ -111,6 +114,11 @@ class Daemon:
             await self.endpoints.adopt()
         except RuntimeProblem as exc:
             log.warning("not adopting containers: %s", exc)
+        except Exception:  # noqa: BLE001 - serve the control plane even if adoption broke
+            log.exception("re-adopting containers failed")
+        finally:
+            self.router.ready.set()
+        await self.transforms.adopt()
         self.endpoints.start_monitor()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -118,12 +126,23 @@ class Daemon:
         await self.stopping.wait()
         log.info("stopping (containers keep running and are re-adopted by the next daemon)")
         await self.endpoints.stop_monitor()
+        await self.transforms.shutdown()
         for task in list(self.endpoints.tasks.values()):
             task.cancel()
         await runner.cleanup()
         await self.router.close()
         await self.launcher.close()
         self.store.close()
+
+
+def run(coro: Any) -> None:
+    """uvloop where it is installed: the data plane spends its time in the event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)
 
 
 def main() -> int:
@@ -141,7 +160,7 @@ def main() -> int:
         return 3
     settings.pid_path.write_text(str(os.getpid()))
     try:
-        asyncio.run(Daemon(settings).run())
+        run(Daemon(settings).run())
     except OSError as exc:
         log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
         return 4

@@ -8,6 +8,8 @@ it started on. Nothing here reads the database or parses HTTP: the edge hands in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from .metrics import Metrics
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 DEFAULT_CONTAINER_TIMEOUT = 60.0
+READY_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ class Router:
         self.container_timeout = container_timeout
         self.routes: dict[str, EndpointRoute] = {}
         self._session: aiohttp.ClientSession | None = None
+        # Set once a restarted daemon has re-adopted its containers: requests that arrive earlier
+        # wait for it instead of being refused for an endpoint that is about to serve again.
+        self.ready = asyncio.Event()
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -139,10 +145,15 @@ class Router:
         routes.pop(name, None)
         self.routes = routes
 
-    def _not_found(self, name: str) -> ValidationError:
+    def _not_found(self, name: str) -> ValidationError | ServiceUnavailable:
         status = self.status_of(name)
         if status is None:
             return ValidationError(f"Endpoint {name} of account {self.settings.account} not found.")
+        if status == "InService":
+            return ServiceUnavailable(
+                f"Endpoint {name} is InService but none of its instances is serving right now (see inferpipe"
+                " daemon logs). Try your call again."
+            )
         return ValidationError(
             f"Endpoint {name} of account {self.settings.account} is not in service: its status is {status}."
         )
@@ -153,6 +164,9 @@ class Router:
                 f"Request payload is {len(inv.body)} bytes, more than the maximum of {MAX_REQUEST_BYTES} bytes"
                 " (6 MB) for InvokeEndpoint."
             )
+        if not self.ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), READY_WAIT)
         route = self.routes.get(inv.endpoint)
         if route is None:
             raise self._not_found(inv.endpoint)

@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import docker
 import docker.errors
@@ -238,7 +238,7 @@ class DockerRuntime:
         ids = [c.container_id for c in handle.containers]
         if not ids:  # a half-started instance: find what exists by its labels
             ids = [
-                c.id
+                c["Id"]
                 for c in self._list(
                     {
                         f"{LABEL}.owner": handle.owner,
@@ -266,57 +266,52 @@ class DockerRuntime:
             if exc.status_code != 409:  # removal already in progress
                 raise
 
-    def _list(self, labels: dict[str, str], all_: bool = True) -> list[Container]:
+    def _list(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """This home's containers as the list API returns them. One call and no per-container
+        inspect, so a container removed meanwhile cannot make the listing fail."""
         filters = [f"{k}={v}" for k, v in {f"{LABEL}.home": self.home_id, **labels}.items()]
-        return self.client.containers.list(all=all_, filters={"label": filters}, sparse=False)
+        return self.client.api.containers(all=True, filters={"label": filters})
 
     def managed(self) -> list[InstanceHandle]:
         """Every instance this home owns, rebuilt from labels (the daemon's memory after a restart)."""
         pods: dict[str, InstanceHandle] = {}
-        pod_ports: dict[str, dict[str, list[dict[str, str]]]] = {}
-        members: list[Container] = []
+        pod_ports: dict[str, dict[int, int]] = {}
+        members: list[dict[str, Any]] = []
+
+        def handle_of(c: dict[str, Any]) -> InstanceHandle:
+            lab = c["Labels"]
+            return InstanceHandle(
+                lab[f"{LABEL}.owner-kind"],
+                lab[f"{LABEL}.owner"],
+                lab[f"{LABEL}.variant"],
+                int(lab[f"{LABEL}.generation"]),
+                int(lab[f"{LABEL}.instance"]),
+                pod_id=c["Id"] if lab.get(f"{LABEL}.role") == "pod" else "",
+            )
+
         for c in self._list({}):
-            lab = c.labels
-            if lab.get(f"{LABEL}.role") == "pod":
-                pods[c.id] = InstanceHandle(
-                    lab[f"{LABEL}.owner-kind"],
-                    lab[f"{LABEL}.owner"],
-                    lab[f"{LABEL}.variant"],
-                    int(lab[f"{LABEL}.generation"]),
-                    int(lab[f"{LABEL}.instance"]),
-                    pod_id=c.id,
-                )
-                pod_ports[c.id] = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+            if c["Labels"].get(f"{LABEL}.role") == "pod":
+                pods[c["Id"]] = handle_of(c)
+                pod_ports[c["Id"]] = {
+                    int(p["PrivatePort"]): int(p["PublicPort"]) for p in c.get("Ports") or [] if p.get("PublicPort")
+                }
             else:
                 members.append(c)
         for c in members:
-            lab = c.labels
-            pod = pods.get(lab.get(f"{LABEL}.pod", ""))
-            if pod is None:
-                pods[c.id] = InstanceHandle(
-                    lab[f"{LABEL}.owner-kind"],
-                    lab[f"{LABEL}.owner"],
-                    lab[f"{LABEL}.variant"],
-                    int(lab[f"{LABEL}.generation"]),
-                    int(lab[f"{LABEL}.instance"]),
-                    pod_id="",
-                )
-                pods[c.id].containers.append(
-                    ContainerHandle(
-                        int(lab[f"{LABEL}.container-index"]), lab[f"{LABEL}.container-hostname"], c.id, c.name, 0, 0
-                    )
-                )
-                continue
-            port = int(lab[f"{LABEL}.port"])
-            published = pod_ports.get(pod.pod_id, {}).get(f"{port}/tcp") or [{"HostPort": "0"}]
+            lab = c["Labels"]
+            pod_id = lab.get(f"{LABEL}.pod", "")
+            pod = pods.get(pod_id)
+            if pod is None:  # its holder is gone: report it alone so callers remove it
+                pod = pods[c["Id"]] = handle_of(c)
+            port = int(lab.get(f"{LABEL}.port", 0))
             pod.containers.append(
                 ContainerHandle(
                     int(lab[f"{LABEL}.container-index"]),
                     lab[f"{LABEL}.container-hostname"],
-                    c.id,
-                    c.name,
+                    c["Id"],
+                    (c.get("Names") or ["/?"])[0].lstrip("/"),
                     port,
-                    int(published[0]["HostPort"] or 0),
+                    pod_ports.get(pod_id, {}).get(port, 0),
                 )
             )
         for handle in pods.values():
@@ -325,9 +320,4 @@ class DockerRuntime:
 
     def dead_containers(self) -> set[str]:
         """Ids of this home's containers that are no longer running."""
-        return {
-            c.id
-            for c in self.client.containers.list(
-                all=True, filters={"label": [f"{LABEL}.home={self.home_id}"], "status": ["exited", "dead"]}
-            )
-        }
+        return {c["Id"] for c in self._list({}) if c.get("State") in ("exited", "dead")}

@@ -1,0 +1,451 @@
+"""Batch transform: the AWS CLI's create/describe/list/stop-transform-job and its waiter, and a
+friendly `inferpipe transform` that runs a job to the end with a progress bar, the shape a
+shell-scripted batch job wants (exit 0 when it completed, 1 with the reason otherwise)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from inferpipe.core.client import ApiClient, ApiError
+
+from .app import app, examples, wait_app
+from .context import STATE
+from .params import load_spec, load_value, parse_tags, put
+from .render import console, emit, err_console
+from .resources import list_options
+
+POLL = 0.5
+TERMINAL = ("Completed", "Failed", "Stopped")
+REMOTE = ("s3://", "https://", "http://")
+
+
+# request building -----------------------------------------------------------------------------------
+def parse_structure(value: str, what: str) -> Any:
+    """JSON, file://path (JSON or YAML), or the AWS CLI shorthand: ``Key=Value,Key={Nested=Value}``."""
+    text = value.strip()
+    if text.startswith(("{", "[", "file://")) or "=" not in text:
+        return load_value(value, what)
+    try:
+        parsed, end = _pairs(text, 0, what)
+    except IndexError:
+        raise typer.BadParameter(f"unbalanced shorthand {value!r}", param_hint=what) from None
+    if end != len(text):
+        raise typer.BadParameter(f"unexpected {text[end]!r} at position {end} of {value!r}", param_hint=what)
+    return parsed
+
+
+def _pairs(s: str, i: int, what: str, nested: bool = False) -> tuple[dict[str, Any], int]:
+    out: dict[str, Any] = {}
+    while i < len(s):
+        j = i
+        while j < len(s) and s[j] not in "=,{}":
+            j += 1
+        if j >= len(s) or s[j] != "=":
+            raise typer.BadParameter(f"expected Key=Value at {s[i:]!r}", param_hint=what)
+        key, i = s[i:j].strip(), j + 1
+        if s[i] == "{":
+            out[key], i = _pairs(s, i + 1, what, nested=True)
+            if s[i] != "}":
+                raise typer.BadParameter(f"missing '}}' after {key}", param_hint=what)
+            i += 1
+        else:
+            j = i
+            while j < len(s) and s[j] not in ",}":
+                j += 1
+            raw = s[i:j].strip()
+            out[key] = int(raw) if re.fullmatch(r"-?\d+", raw) else raw
+            i = j
+        if i < len(s) and s[i] == ",":
+            i += 1
+        elif i < len(s) and s[i] == "}" and nested:
+            return out, i
+        elif i < len(s):
+            raise typer.BadParameter(f"unexpected {s[i]!r} in {s!r}", param_hint=what)
+    return out, i
+
+
+def absolutize_uri(value: Any, base: Path | None = None) -> Any:
+    """A relative local path (or file://relative) means "relative to here": the daemon runs elsewhere."""
+    if not isinstance(value, str) or not value or value.startswith(REMOTE):
+        return value
+    base = base or Path.cwd()
+    if value.startswith("file://"):
+        rest = value[len("file://") :]
+        if rest.startswith("/"):
+            return value
+        return _keep_slash((base / rest).resolve().as_uri(), rest)
+    if value.startswith("/"):
+        return value
+    return _keep_slash(str((base / Path(value).expanduser()).resolve()), value)
+
+
+def _keep_slash(resolved: str, original: str) -> str:
+    return resolved + "/" if original.endswith("/") and not resolved.endswith("/") else resolved
+
+
+def absolutize_paths(req: dict[str, Any], base: Path | None = None) -> None:
+    source = ((req.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource")
+    if isinstance(source, dict):
+        source["S3Uri"] = absolutize_uri(source.get("S3Uri"), base)
+    output = req.get("TransformOutput")
+    if isinstance(output, dict):
+        output["S3OutputPath"] = absolutize_uri(output.get("S3OutputPath"), base)
+
+
+def _environment(values: list[str] | None) -> dict[str, str] | None:
+    if not values:
+        return None
+    env: dict[str, str] = {}
+    for v in values:
+        parsed = parse_structure(v, "--environment")
+        if not isinstance(parsed, dict):
+            raise typer.BadParameter("expected KEY=VALUE or a JSON object", param_hint="--environment")
+        env.update({str(k): str(val) for k, val in parsed.items()})
+    return env
+
+
+# waiting --------------------------------------------------------------------------------------------
+def _describe(client: ApiClient, name: str) -> dict[str, Any]:
+    return client.call("DescribeTransformJob", {"TransformJobName": name})
+
+
+def wait_done(client: ApiClient, name: str, timeout: float, *, bar: bool) -> dict[str, Any]:
+    """Poll until Completed, Failed or Stopped; with ``bar``, a live progress bar on stderr."""
+    deadline = time.monotonic() + timeout
+    progress = (
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[records]} records  {task.fields[rate]}/s  files {task.fields[files]}"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        )
+        if bar
+        else None
+    )
+    task = progress.add_task(name, total=None, records=0, rate="0", files="0/?") if progress else None
+    if progress:
+        progress.start()
+    try:
+        while True:
+            desc = _describe(client, name)
+            status = desc["TransformJobStatus"]
+            if progress and task is not None:
+                p = desc.get("InferpipeProgress") or {}
+                progress.update(
+                    task,
+                    description=f"{name} {status}",
+                    total=p.get("BytesTotal") or None,
+                    completed=p.get("BytesProcessed", 0),
+                    records=f"{p.get('RecordsProcessed', 0):,}",
+                    rate=f"{p.get('RecordsPerSecond', 0):,.0f}",
+                    files=f"{p.get('FilesCompleted', 0) + p.get('FilesFailed', 0)}/{p.get('FilesTotal', '?')}",
+                )
+            if status in TERMINAL:
+                return desc
+            if time.monotonic() > deadline:
+                raise ApiError(
+                    "WaiterTimeout",
+                    f"Transform job {name} is still {status} after {timeout:.0f} s.",
+                    "DescribeTransformJob",
+                )
+            time.sleep(POLL)
+    finally:
+        if progress:
+            progress.stop()
+
+
+def _show_bar() -> bool:
+    """The bar goes to stderr, so stdout stays clean for --output json even when a person watches."""
+    return err_console.is_terminal
+
+
+def _fail_unless_completed(desc: dict[str, Any]) -> None:
+    status = desc["TransformJobStatus"]
+    if status != "Completed":
+        reason = desc.get("FailureReason") or "stopped by StopTransformJob"
+        raise ApiError("WaiterFailed", f"Transform job {desc['TransformJobName']} {status}: {reason}", "Transform")
+
+
+# the AWS CLI commands -------------------------------------------------------------------------------
+@app.command(
+    "create-transform-job",
+    epilog=examples(
+        "inferpipe create-transform-job --transform-job-name wine-batch --model-name wine \\\n"
+        "  --transform-input 'DataSource={S3DataSource={S3DataType=S3Prefix,S3Uri=data/}},"
+        "ContentType=text/csv,SplitType=Line' \\\n"
+        "  --transform-output S3OutputPath=out/,AssembleWith=Line \\\n"
+        "  --transform-resources InstanceType=ml.m5.large,InstanceCount=2",
+        "inferpipe create-transform-job -f job.yaml --wait",
+    ),
+)
+def create_transform_job(
+    transform_job_name: str | None = typer.Option(None, "--transform-job-name"),
+    model_name: str | None = typer.Option(None, "--model-name"),
+    transform_input: str | None = typer.Option(None, "--transform-input", help="JSON, file:// or shorthand."),
+    transform_output: str | None = typer.Option(None, "--transform-output", help="JSON, file:// or shorthand."),
+    transform_resources: str | None = typer.Option(
+        None, "--transform-resources", help="JSON, file:// or InstanceType=ml.m5.large,InstanceCount=1."
+    ),
+    data_processing: str | None = typer.Option(None, "--data-processing", help="JSON, file:// or shorthand."),
+    batch_strategy: str | None = typer.Option(None, "--batch-strategy", help="SingleRecord | MultiRecord"),
+    max_payload_in_mb: int | None = typer.Option(None, "--max-payload-in-mb"),
+    max_concurrent_transforms: int | None = typer.Option(None, "--max-concurrent-transforms"),
+    model_client_config: str | None = typer.Option(None, "--model-client-config", help="JSON or shorthand."),
+    environment: list[str] | None = typer.Option(None, "--environment", help="KEY=VALUE,... or JSON (repeatable)."),
+    data_capture_config: str | None = typer.Option(None, "--data-capture-config"),
+    experiment_config: str | None = typer.Option(None, "--experiment-config"),
+    tags: list[str] | None = typer.Option(None, "--tags", help="Key=Value (repeatable) or JSON."),
+    spec: str | None = typer.Option(None, "-f", "--file", help="YAML/JSON file holding the whole request."),
+    wait: bool = typer.Option(False, "--wait", help="Return when the job ends (exit 1 unless Completed)."),
+    timeout: float = typer.Option(86400, "--timeout", help="Seconds to wait with --wait."),
+) -> None:
+    """Start a batch transform job: the model's whole container chain over every input file."""
+    base = Path.cwd()
+    req: dict[str, Any] = {}
+    if spec:
+        req, base = load_spec(spec, "transformJob")
+    put(req, "TransformJobName", transform_job_name)
+    put(req, "ModelName", model_name)
+    for key, value, flag in (
+        ("TransformInput", transform_input, "--transform-input"),
+        ("TransformOutput", transform_output, "--transform-output"),
+        ("TransformResources", transform_resources, "--transform-resources"),
+        ("DataProcessing", data_processing, "--data-processing"),
+        ("ModelClientConfig", model_client_config, "--model-client-config"),
+        ("DataCaptureConfig", data_capture_config, "--data-capture-config"),
+        ("ExperimentConfig", experiment_config, "--experiment-config"),
+    ):
+        if value is not None:
+            req[key] = parse_structure(value, flag)
+    put(req, "BatchStrategy", batch_strategy)
+    put(req, "MaxPayloadInMB", max_payload_in_mb)
+    put(req, "MaxConcurrentTransforms", max_concurrent_transforms)
+    put(req, "Environment", _environment(environment))
+    put(req, "Tags", parse_tags(tags))
+    absolutize_paths(req, base)
+    client = STATE.client()
+    result = client.call("CreateTransformJob", req)
+    if wait:
+        _fail_unless_completed(wait_done(client, req["TransformJobName"], timeout, bar=_show_bar()))
+    emit(result)
+
+
+def _progress_line(p: dict[str, Any]) -> str:
+    files = f"{p.get('FilesCompleted', 0)}/{p.get('FilesTotal', 0)} files"
+    if p.get("FilesFailed"):
+        files += f" ({p['FilesFailed']} failed)"
+    read = f"{_size(p.get('BytesProcessed', 0))} of {_size(p.get('BytesTotal', 0))} processed"
+    return (
+        f"{files}, {p.get('RecordsProcessed', 0):,} records, {read}, {_size(p.get('BytesWritten', 0))} written,"
+        f" {p.get('RecordsPerSecond', 0):,.0f} records/s over {p.get('ElapsedSeconds', 0):.1f} s"
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+@app.command("describe-transform-job", epilog=examples("inferpipe describe-transform-job --transform-job-name nightly"))
+def describe_transform_job(transform_job_name: str = typer.Option(..., "--transform-job-name")) -> None:
+    """Show a transform job: status, reason, settings and (table output) its progress."""
+    desc = _describe(STATE.client(), transform_job_name)
+    if STATE.as_json or STATE.query:
+        emit(desc)
+        return
+    head = {k: v for k, v in desc.items() if k not in ("InferpipeProgress", "InferpipeExecutionParameters")}
+    emit(head, title=f"Transform job {transform_job_name}")
+    if desc.get("InferpipeProgress"):
+        console.print(f"[bold]Progress[/bold]  {_progress_line(desc['InferpipeProgress'])}")
+        for name in desc["InferpipeProgress"].get("FilesInProgress") or []:
+            console.print(f"  [dim]in progress:[/dim] {name}")
+    if desc.get("InferpipeExecutionParameters"):
+        e = desc["InferpipeExecutionParameters"]
+        console.print(
+            f"[bold]In effect[/bold]  MaxConcurrentTransforms {e.get('MaxConcurrentTransforms')},"
+            f" MaxPayloadInMB {e.get('MaxPayloadInMB')}, BatchStrategy {e.get('BatchStrategy')}"
+        )
+
+
+@app.command(
+    "list-transform-jobs", epilog=examples("inferpipe list-transform-jobs --status-equals Failed --sort-by Name")
+)
+def list_transform_jobs(
+    name_contains: str | None = typer.Option(None, "--name-contains"),
+    status_equals: str | None = typer.Option(
+        None, "--status-equals", help="InProgress | Completed | Failed | Stopping | Stopped"
+    ),
+    sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime | Status"),
+    sort_order: str | None = typer.Option(None, "--sort-order", help="Ascending | Descending"),
+    max_results: int | None = typer.Option(None, "--max-results"),
+    next_token: str | None = typer.Option(None, "--next-token"),
+    creation_time_before: str | None = typer.Option(None, "--creation-time-before"),
+    creation_time_after: str | None = typer.Option(None, "--creation-time-after"),
+    last_modified_time_before: str | None = typer.Option(None, "--last-modified-time-before"),
+    last_modified_time_after: str | None = typer.Option(None, "--last-modified-time-after"),
+) -> None:
+    """List transform jobs."""
+    req: dict[str, Any] = {}
+    list_options(
+        req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
+    )
+    put(req, "StatusEquals", status_equals)
+    put(req, "LastModifiedTimeBefore", last_modified_time_before)
+    put(req, "LastModifiedTimeAfter", last_modified_time_after)
+    emit(
+        STATE.client().call("ListTransformJobs", req),
+        columns=["TransformJobName", "TransformJobStatus", "CreationTime", "TransformEndTime", "FailureReason"],
+        rows_key="TransformJobSummaries",
+    )
+
+
+@app.command("stop-transform-job", epilog=examples("inferpipe stop-transform-job --transform-job-name nightly"))
+def stop_transform_job(
+    transform_job_name: str = typer.Option(..., "--transform-job-name"),
+    wait: bool = typer.Option(False, "--wait", help="Return when the job is Stopped and its containers are gone."),
+    timeout: float = typer.Option(600, "--timeout"),
+) -> None:
+    """Stop a running transform job (Stopping, then Stopped; no partial output is kept)."""
+    client = STATE.client()
+    result = client.call("StopTransformJob", {"TransformJobName": transform_job_name})
+    if wait:
+        wait_done(client, transform_job_name, timeout, bar=False)
+    emit(result)
+
+
+@wait_app.command(
+    "transform-job-completed-or-stopped",
+    epilog=examples("inferpipe wait transform-job-completed-or-stopped --transform-job-name nightly"),
+)
+def wait_completed_or_stopped(
+    transform_job_name: str = typer.Option(..., "--transform-job-name"),
+    timeout: float = typer.Option(3600, "--timeout"),
+) -> None:
+    """Wait until the job is Completed or Stopped (exit 1 if it Failed), as the AWS CLI waiter does."""
+    desc = wait_done(STATE.client(), transform_job_name, timeout, bar=False)
+    if desc["TransformJobStatus"] == "Failed":
+        raise ApiError(
+            "WaiterFailed",
+            f"Waiter TransformJobCompletedOrStopped failed: transform job {transform_job_name} Failed:"
+            f" {desc.get('FailureReason', '')}",
+            "DescribeTransformJob",
+        )
+
+
+# the friendly command -------------------------------------------------------------------------------
+def _job_name(model: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = re.sub(r"[^a-zA-Z0-9-]", "-", model)[:40].strip("-") or "transform"
+    return f"{base}-{stamp}-{int(time.time() * 1000) % 1000:03d}"
+
+
+@app.command(
+    "transform",
+    epilog=examples(
+        "inferpipe transform --model-name wine --input data/ --output out/ \\\n"
+        "  --content-type text/csv --split-type Line",
+        "inferpipe transform --model-name wine --input batch/rows.csv --output out/ \\\n"
+        "  --content-type text/csv --split-type Line --input-filter '$[1:]' \\\n"
+        "  --join-source Input --output-filter '$[0,-1]'",
+    ),
+)
+def transform(
+    model_name: str = typer.Option(..., "--model-name"),
+    input_: str = typer.Option(..., "--input", help="A directory (every file, recursively), a file or a prefix."),
+    output: str = typer.Option(..., "--output", help="Directory for <input name>.out files (created if needed)."),
+    content_type: str | None = typer.Option(None, "--content-type"),
+    accept: str | None = typer.Option(None, "--accept"),
+    split_type: str = typer.Option("None", "--split-type", help="None | Line | RecordIO | TFRecord"),
+    assemble_with: str | None = typer.Option(None, "--assemble-with", help="None | Line (default: Line if split)."),
+    compression: str | None = typer.Option(None, "--compression", help="None | Gzip"),
+    manifest: bool = typer.Option(False, "--manifest", help="--input is a manifest file listing the inputs."),
+    batch_strategy: str | None = typer.Option(None, "--batch-strategy", help="SingleRecord | MultiRecord"),
+    max_payload_in_mb: int | None = typer.Option(None, "--max-payload-in-mb"),
+    max_concurrent_transforms: int | None = typer.Option(None, "--max-concurrent-transforms"),
+    instance_count: int = typer.Option(1, "--instance-count"),
+    instance_type: str = typer.Option("ml.m5.large", "--instance-type"),
+    input_filter: str | None = typer.Option(None, "--input-filter", help="JSONPath, e.g. '$[1:]'."),
+    join_source: str | None = typer.Option(None, "--join-source", help="Input | None"),
+    output_filter: str | None = typer.Option(None, "--output-filter", help="JSONPath, e.g. '$[0,-1]'."),
+    env: list[str] | None = typer.Option(None, "--env", help="KEY=VALUE for every container (repeatable)."),
+    invocations_timeout: int | None = typer.Option(None, "--invocations-timeout", help="Seconds per request."),
+    max_retries: int | None = typer.Option(None, "--max-retries", help="Retries of a retryable failure (0-3)."),
+    job_name: str | None = typer.Option(None, "--job-name", help="Default: <model>-<timestamp>."),
+    timeout: float = typer.Option(86400, "--timeout", help="Give up waiting after this many seconds."),
+) -> None:
+    """Run a batch transform to the end: progress bar, summary, exit 1 with the reason if it fails."""
+    name = job_name or _job_name(model_name)
+    tin: dict[str, Any] = {
+        "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile" if manifest else "S3Prefix", "S3Uri": input_}},
+        "SplitType": split_type,
+    }
+    put(tin, "ContentType", content_type)
+    put(tin, "CompressionType", compression)
+    tout: dict[str, Any] = {"S3OutputPath": output}
+    filtering = bool(input_filter or output_filter or (join_source and join_source != "None"))
+    # DataProcessing needs an Accept; the output format usually is the input's
+    put(tout, "Accept", accept or (content_type if filtering else None))
+    tout["AssembleWith"] = assemble_with or ("Line" if split_type != "None" else "None")
+    req: dict[str, Any] = {
+        "TransformJobName": name,
+        "ModelName": model_name,
+        "TransformInput": tin,
+        "TransformOutput": tout,
+        "TransformResources": {"InstanceType": instance_type, "InstanceCount": instance_count},
+    }
+    dp: dict[str, Any] = {}
+    put(dp, "InputFilter", input_filter)
+    put(dp, "JoinSource", join_source)
+    put(dp, "OutputFilter", output_filter)
+    if dp:
+        req["DataProcessing"] = dp
+    client_config: dict[str, Any] = {}
+    put(client_config, "InvocationsTimeoutInSeconds", invocations_timeout)
+    put(client_config, "InvocationsMaxRetries", max_retries)
+    if client_config:
+        req["ModelClientConfig"] = client_config
+    put(req, "BatchStrategy", batch_strategy)
+    put(req, "MaxPayloadInMB", max_payload_in_mb)
+    put(req, "MaxConcurrentTransforms", max_concurrent_transforms)
+    put(req, "Environment", _environment(env))
+    absolutize_paths(req)
+    client = STATE.client()
+    client.call("CreateTransformJob", req)
+    try:
+        desc = wait_done(client, name, timeout, bar=_show_bar())
+    except KeyboardInterrupt:
+        err_console.print(f"Interrupted: stopping transform job {name}...")
+        client.call("StopTransformJob", {"TransformJobName": name})
+        wait_done(client, name, 600, bar=False)
+        raise typer.Exit(130) from None
+    _summary(desc)
+    if desc["TransformJobStatus"] != "Completed":
+        reason = desc.get("FailureReason") or "stopped by StopTransformJob"
+        sys.stderr.write(f"Transform job {name} {desc['TransformJobStatus']}: {reason}\n")
+        raise typer.Exit(1)
+
+
+def _summary(desc: dict[str, Any]) -> None:
+    if STATE.as_json or STATE.query:
+        emit(desc)
+        return
+    p = desc.get("InferpipeProgress") or {}
+    status = desc["TransformJobStatus"]
+    colour = {"Completed": "green", "Failed": "red"}.get(status, "yellow")
+    out = desc.get("TransformOutput", {}).get("S3OutputPath", "")
+    console.print(f"[bold {colour}]{status}[/bold {colour}] {desc['TransformJobName']}: {_progress_line(p)}")
+    if status == "Completed":
+        console.print(f"Output: {out}")
