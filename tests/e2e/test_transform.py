@@ -537,8 +537,6 @@ def test_daemon_restart_fails_the_running_job_and_removes_its_containers(echo_im
 @pytest.fixture(scope="module")
 def wine_model(sm: Any) -> Iterator[tuple[str, str]]:
     """The wine pipeline as a model, and an endpoint of it for real-time predictions."""
-    if not (WINE / "build.sh").exists():
-        pytest.skip("the wine sample is not there yet")
     subprocess.run(
         ["bash", str(WINE / "build.sh"), "--version", "1"],
         check=True,
