@@ -14,6 +14,7 @@ from typing import Any
 
 from .arns import arn
 from .config import Settings
+from .deployment_policy import validate_deployment_config
 from .errors import ValidationException
 from .fleet import Fleet, FleetLauncher, FleetStartError, Instance
 from .router import EndpointRoute, Router, VariantRoute
@@ -95,8 +96,6 @@ class EndpointManager:
         c.structure(req.get("DeploymentConfig"), "deploymentConfig")
         c.raise_if_any()
         if req.get("DeploymentConfig"):
-            from .deployment_policy import validate_deployment_config
-
             validate_deployment_config(req["DeploymentConfig"])
         name = req["EndpointName"]
         endpoint_arn = arn(self.settings, KIND, name)
