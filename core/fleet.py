@@ -176,6 +176,7 @@ class FleetLauncher:
         instance = Instance(handle)
         try:
             await self.wait_healthy(fleet, handle)
+            await asyncio.to_thread(self.runtime.promote, handle)
         except BaseException:
             await asyncio.to_thread(self.runtime.stop_instance, handle, 0)
             raise

@@ -10,6 +10,7 @@ another backend (a Kubernetes pod per instance) can replace it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ FIRST_PORT = 8080
 SAFE_RANGE_BASE = 9000
 SAFE_RANGE_SIZE = 100
 STOP_TIMEOUT = 30  # SageMaker: SIGTERM, then SIGKILL 30 s later
+STARTING_CPU_SHARES = 128
+SERVING_CPU_SHARES = 1024  # Docker's default weight
 
 
 class RuntimeProblem(Exception):
@@ -97,6 +100,7 @@ class Runtime(Protocol):
         extra_env: dict[str, str],
     ) -> InstanceHandle: ...
     def status(self, container_id: str) -> ContainerStatus: ...
+    def promote(self, handle: InstanceHandle) -> None: ...
     def logs(self, container_id: str, tail: int = 20) -> str: ...
     def stop_instance(self, handle: InstanceHandle, timeout: int = STOP_TIMEOUT) -> None: ...
     def managed(self) -> list[InstanceHandle]: ...
@@ -207,6 +211,9 @@ class DockerRuntime:
                     environment=env,
                     volumes=volumes,
                     network_mode=f"container:{pod.id}",
+                    # Start-up competes with fleets already serving (a green fleet beside blue):
+                    # a low CPU weight until healthy keeps their latency steady; see promote().
+                    cpu_shares=STARTING_CPU_SHARES,
                     detach=True,
                     stop_signal="SIGTERM",
                 )
@@ -217,6 +224,13 @@ class DockerRuntime:
             detail = getattr(exc, "explanation", None) or str(exc)
             raise RuntimeProblem(f"CannotStartContainerError: {detail}") from exc
         return handle
+
+    def promote(self, handle: InstanceHandle) -> None:
+        """Give a healthy instance's containers their full CPU weight."""
+        for cont in handle.containers:
+            # a container that vanished meanwhile is the health monitor's business
+            with contextlib.suppress(docker.errors.DockerException):
+                self.client.api.update_container(cont.container_id, cpu_shares=SERVING_CPU_SHARES)
 
     def status(self, container_id: str) -> ContainerStatus:
         try:
