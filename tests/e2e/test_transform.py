@@ -598,6 +598,17 @@ def test_wine_batch_predictions_equal_real_time_predictions(
             BatchStrategy="SingleRecord",
             MaxConcurrentTransforms=4,
         ),
+        "jsonl-multi-1": dict(
+            source=work / "jsonl",
+            content_type="application/jsonlines",  # several records per request, one per line
+            accept="application/jsonlines",
+            assemble="Line",
+            dp={"InputFilter": "$.features", "JoinSource": "Input", "OutputFilter": "$['id','SageMakerOutput']"},
+            BatchStrategy="MultiRecord",
+            MaxConcurrentTransforms=1,
+            MaxPayloadInMB=1,
+        ),
+        "csv-single-4": dict(csv, source=work / "csv-300", BatchStrategy="SingleRecord", MaxConcurrentTransforms=4),
     }
     names = {key: unique(f"tx-wine-{key}") for key in jobs}
     for key, params in jobs.items():
@@ -623,10 +634,15 @@ def test_wine_batch_predictions_equal_real_time_predictions(
         ident, label, cls, prob = line.split(",")
         assert ident == f"x{i}"
         check(label, cls, prob, i % len(rows))
-    got = (work / "out" / "jsonl-single-4" / "wine.jsonl.out").read_text().splitlines()
-    assert len(got) == 300
+    got = (work / "out" / "csv-single-4" / "wine.csv.out").read_text().splitlines()
+    assert [line.split(",")[0] for line in got] == [f"w{i + 1:04d}" for i in range(300)]
     for i, line in enumerate(got):
-        doc = json.loads(line)
-        assert doc["id"] == i
-        out = doc["SageMakerOutput"]
-        check(out["label"], str(out["class"]), repr(out["probability"]), i)
+        check(*line.split(",")[1:], i)
+    for key in ("jsonl-single-4", "jsonl-multi-1"):
+        got = (work / "out" / key / "wine.jsonl.out").read_text().splitlines()
+        assert len(got) == 300, key
+        for i, line in enumerate(got):
+            doc = json.loads(line)
+            assert doc["id"] == i
+            out = doc["SageMakerOutput"]
+            check(out["label"], str(out["class"]), repr(out["probability"]), i)

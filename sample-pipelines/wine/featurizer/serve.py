@@ -1,10 +1,11 @@
 """Wine featurizer container: raw measurements in, transformed features out.
 
-Input: ``text/csv`` rows of the 13 wine measurements, or ``application/json``
-``{"instances": [[13 numbers], ...]}``. Output: always ``text/csv``, one row of transformed features
-per input row at full precision (the next container reads CSV). The Accept header is the client's
-and is meant for the pipeline's last container, so it is not checked here.
-Model data: ``featurizer.joblib`` (a fitted scikit-learn transformer).
+Input: ``text/csv`` rows of the 13 wine measurements, ``application/json``
+``{"instances": [[13 numbers], ...]}``, or ``application/jsonlines`` (one row per line).
+Output: always ``text/csv``, one row of transformed features per input row at full precision (the
+next container reads CSV). The Accept header is the client's and is meant for the pipeline's last
+container, so it is not checked here. Model data: ``featurizer.joblib`` (a fitted scikit-learn
+transformer).
 """
 
 from __future__ import annotations

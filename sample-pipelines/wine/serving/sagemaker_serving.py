@@ -88,8 +88,9 @@ def wanted(accept: str | None, default: str, supported: tuple[str, ...]) -> str:
 
 
 def parse_rows(body: bytes, content_type: str, width: int | None = None) -> list[list[float]]:
-    """Decode a matrix of floats from ``text/csv`` (one row per line, no header) or ``application/json``
-    (``{"instances": [[...], ...]}``, or a bare list of rows, or one flat row).
+    """Decode a matrix of floats from ``text/csv`` (one row per line, no header), ``application/json``
+    (``{"instances": [[...], ...]}``, or a bare list of rows, or one flat row) or
+    ``application/jsonlines`` (one row per line, as a list or under ``"features"``).
 
     Raises :class:`UnsupportedMediaType` for other types and :class:`BadRequest` for bad input or a
     row whose width is not ``width``.
@@ -124,8 +125,25 @@ def parse_rows(body: bytes, content_type: str, width: int | None = None) -> list
             ):
                 raise BadRequest(f"instance {i} is not a list of numbers")
             rows.append([float(v) for v in row])
+    elif mt == "application/jsonlines":
+        # one record per line: a list of numbers, or an object holding one under "features"
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError as exc:
+                raise BadRequest(f"line {lineno}: invalid JSON: {exc}") from None
+            row = doc.get("features") if isinstance(doc, dict) else doc
+            if not isinstance(row, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in row
+            ):
+                raise BadRequest(f'line {lineno}: expected [number, ...] or {{"features": [number, ...]}}')
+            rows.append([float(v) for v in row])
     else:
-        raise UnsupportedMediaType(f"unsupported Content-Type {content_type!r}: send text/csv or application/json")
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {content_type!r}: send text/csv, application/json or application/jsonlines"
+        )
     if not rows:
         raise BadRequest("no rows in the request body")
     for i, row in enumerate(rows, 1):
