@@ -115,7 +115,7 @@ class Deployments:
                 f"The alarm(s) {', '.join(missing)} in AutoRollbackConfiguration do not exist:"
                 " create them with inferpipe put-metric-alarm first."
             )
-        desired = self.em._desired(config)
+        desired = self.em.desired_variants(config)
         if req.get("RetainAllVariantProperties"):
             current = {v["VariantName"]: v for v in rec.state.get("variants", [])}
             skip = {e["VariantPropertyType"] for e in excluded or []}
@@ -149,7 +149,7 @@ class Deployments:
             detail={"endpointConfig": config["EndpointConfigName"]},
         )
         self.em.status[rec.name] = "Updating"
-        self.em._spawn(rec.name, self._deploy(rec.name))
+        self.em.spawn(rec.name, self._deploy(rec.name))
         return {"EndpointArn": endpoint_arn}
 
     def _pending_summary(self, update: dict[str, Any], status: str, message: str = "") -> dict[str, Any]:
@@ -331,7 +331,7 @@ class Deployments:
             rec.spec,
             dict(state, variants=update["variants"]),
         )
-        state["variants"] = [self.em._variant_state(f, rec_for_variants) for f in fleets.values()]
+        state["variants"] = [self.em.variant_state(f, rec_for_variants) for f in fleets.values()]
         if update.get("requestedPolicy"):
             state["lastDeploymentConfig"] = update["requestedPolicy"]
         self.em.store.update(
@@ -455,7 +455,7 @@ class Deployments:
             event="WeightsAndCapacitiesUpdating",
         )
         self.em.status[rec.name] = "Updating"
-        self.em._spawn(rec.name, self._scale(rec.name))
+        self.em.spawn(rec.name, self._scale(rec.name))
         return {"EndpointArn": rec.arn}
 
     async def _scale(self, name: str) -> None:

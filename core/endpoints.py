@@ -103,7 +103,7 @@ class EndpointManager:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".')
         config, models = self.snapshot(req["EndpointConfigName"])
         spec = {k: v for k, v in req.items() if k != "Tags"}
-        state = {"config": config, "models": models, "nextGeneration": 1, "variants": self._desired(config)}
+        state = {"config": config, "models": models, "nextGeneration": 1, "variants": self.desired_variants(config)}
         try:
             self.store.insert(KIND, name, endpoint_arn, spec, status="Creating", state=state)
         except AlreadyExists:
@@ -111,7 +111,7 @@ class EndpointManager:
         if req.get("Tags"):
             self.store.set_tags(endpoint_arn, req["Tags"])
         self.status[name] = "Creating"
-        self._spawn(name, self._create_fleets(name))
+        self.spawn(name, self._create_fleets(name))
         return {"EndpointArn": endpoint_arn}
 
     def snapshot(self, config_name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -129,7 +129,7 @@ class EndpointManager:
         return rec.spec, models
 
     @staticmethod
-    def _desired(config: dict[str, Any]) -> list[dict[str, Any]]:
+    def desired_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
         return [
             {
                 "VariantName": v["VariantName"],
@@ -140,7 +140,7 @@ class EndpointManager:
             for v in config["ProductionVariants"]
         ]
 
-    def _spawn(self, name: str, coro: Any) -> None:
+    def spawn(self, name: str, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks[name.lower()] = task
         task.add_done_callback(
@@ -200,11 +200,11 @@ class EndpointManager:
             self.install_route(name, specs)
             rec = self.get(name)
             state = dict(rec.state)
-            state["variants"] = [self._variant_state(f, rec) for f in fleets]
+            state["variants"] = [self.variant_state(f, rec) for f in fleets]
             self.store.update(KIND, name, status="InService", failure_reason=None, state=state)
             self.status[name] = "InService"
 
-    def _variant_state(self, fleet: Fleet, rec: Record) -> dict[str, Any]:
+    def variant_state(self, fleet: Fleet, rec: Record) -> dict[str, Any]:
         previous = {v["VariantName"]: v for v in rec.state.get("variants", [])}.get(fleet.variant.name, {})
         now = time.time()
         return {
@@ -238,7 +238,7 @@ class EndpointManager:
         task = self.tasks.get(rec.name.lower())
         if task is not None:
             task.cancel()
-        self._spawn(rec.name, self._teardown(rec.name))
+        self.spawn(rec.name, self._teardown(rec.name))
 
     async def remove_generation(self, name: str, generation: int) -> None:
         """Remove every container of one fleet generation of an endpoint, running or not."""
@@ -412,10 +412,10 @@ class EndpointManager:
             self.status[rec.name] = rec.status or "Creating"
             mine = by_owner.get(rec.name, [])
             if rec.status == "Deleting":
-                self._spawn(rec.name, self._teardown(rec.name))
+                self.spawn(rec.name, self._teardown(rec.name))
             elif rec.status == "Creating":
                 await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in mine))
-                self._spawn(rec.name, self._create_fleets(rec.name))
+                self.spawn(rec.name, self._create_fleets(rec.name))
             elif rec.status == "Failed":
                 await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in mine))
             else:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from support import build_test_images, ensure_docker
+from support import DaemonHandle, build_test_images, cleanup, ensure_docker, make_daemon
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,3 +21,12 @@ def docker_engine() -> None:
 def echo_image() -> str:
     build_test_images()
     return "inferpipe-test/echo:1"
+
+
+@pytest.fixture
+def own_daemon() -> Iterator[DaemonHandle]:
+    """A daemon of the test's own, for tests that stop, kill or restart it."""
+    d = make_daemon()
+    d.start()
+    yield d
+    cleanup(d)

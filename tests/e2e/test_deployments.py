@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 from helpers import echo_containers, teardown, unique
-from support import DaemonHandle, cleanup, make_daemon, wait_endpoint
+from support import DaemonHandle, wait_endpoint
 
 
 class Load:
@@ -318,14 +318,6 @@ def test_weights_and_capacities(sm, rt, daemon, echo_image):  # noqa: ANN001
         assert "zzz" in err.value.response["Error"]["Message"]
     finally:
         teardown(sm, name)
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[DaemonHandle]:
-    d = make_daemon()
-    d.start()
-    yield d
-    cleanup(d)
 
 
 def test_sigkill_during_canary_bake_converges(own_daemon, echo_image):  # noqa: ANN001

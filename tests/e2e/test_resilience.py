@@ -5,19 +5,9 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from helpers import deploy, echo_containers, teardown, unique
-from support import DaemonHandle, cleanup, make_daemon, wait_endpoint
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[DaemonHandle]:
-    d = make_daemon()
-    d.start()
-    yield d
-    cleanup(d)
+from support import wait_endpoint
 
 
 def test_restart_readopts_containers(own_daemon, echo_image):  # noqa: ANN001
