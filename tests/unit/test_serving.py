@@ -69,7 +69,9 @@ def config(host: EngineHost, name: str, *variants: tuple[str, str, int, float]) 
     )
 
 
-def blue_green(host: EngineHost, name: str, instances: int = 2, green_env: dict[int, dict[str, str]] | None = None):
+def blue_green(
+    host: EngineHost, name: str, instances: int = 2, green_env: dict[int, dict[str, str]] | None = None
+) -> None:
     """An InService endpoint on `<name>-blue` and a ready `<name>-green` config whose first container
     tags its output v2."""
     model(host, f"{name}-blue")
