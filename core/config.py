@@ -8,6 +8,7 @@ from pathlib import Path
 
 DEFAULT_PORT = 8765
 DEFAULT_REGION = "us-east-1"
+DEFAULT_STOP_GRACE = 30.0  # SageMaker: SIGTERM, then SIGKILL 30 s later
 ACCOUNT_ID = "000000000000"
 
 
@@ -18,6 +19,7 @@ class Settings:
     port: int = DEFAULT_PORT
     region: str = DEFAULT_REGION
     account: str = ACCOUNT_ID
+    stop_grace: float = DEFAULT_STOP_GRACE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -27,6 +29,7 @@ class Settings:
             host=os.environ.get("INFERPIPE_HOST", "127.0.0.1"),
             port=int(os.environ.get("INFERPIPE_PORT", DEFAULT_PORT)),
             region=os.environ.get("INFERPIPE_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            stop_grace=_seconds("INFERPIPE_STOP_GRACE", DEFAULT_STOP_GRACE),
         )
 
     @property
@@ -60,3 +63,16 @@ class Settings:
         import hashlib
 
         return hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{variable} must be a number of seconds, 0 or more; it is {raw!r}.")
+    return value

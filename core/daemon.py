@@ -19,19 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .alarms import Alarms
 from .config import Settings
-from .deployments import Deployments
-from .endpoints import EndpointManager
-from .fleet import FleetLauncher
+from .engine import build_engine
 from .http_api import build_app
-from .metrics import Metrics
-from .modeldata import ModelCache
-from .router import Router
-from .runtime import DockerRuntime, RuntimeProblem
-from .service import SageMakerService
-from .store import Store
-from .transform import TransformManager
+from .runtime import DockerRuntime
 
 log = logging.getLogger("inferpipe.daemon")
 
@@ -77,25 +68,21 @@ class LazyRuntime:
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.db_path)
-        self.metrics = Metrics()
         self.runtime = LazyRuntime(settings.home_id)
         cap = os.environ.get("INFERPIPE_MAX_STARTUP_HEALTH_TIMEOUT")
-        self.launcher = FleetLauncher(self.runtime, ModelCache(settings.model_cache), int(cap) if cap else None)
-        timeout = float(os.environ.get("INFERPIPE_CONTAINER_TIMEOUT", "60"))
-        self.endpoints: EndpointManager
-        self.router = Router(
+        self.engine = build_engine(
             settings,
-            self.metrics,
-            status_of=lambda name: self.endpoints.status.get(name),
-            on_instance_trouble=lambda fleet, inst: self.endpoints.instance_trouble(fleet, inst),
-            container_timeout=timeout,
+            self.runtime,
+            max_startup_timeout=int(cap) if cap else None,
+            container_timeout=float(os.environ.get("INFERPIPE_CONTAINER_TIMEOUT", "60")),
         )
-        self.endpoints = EndpointManager(settings, self.store, self.runtime, self.launcher, self.router)
-        self.endpoints.deployments = Deployments(self.endpoints, Alarms(self.store, self.metrics))
-        self.service = SageMakerService(settings, self.store, self.endpoints, self.metrics)
-        self.transforms = TransformManager(settings, self.store, self.runtime, self.launcher)
-        self.service.operations.update(self.transforms.operations())
+        self.store = self.engine.store
+        self.metrics = self.engine.metrics
+        self.launcher = self.engine.launcher
+        self.router = self.engine.router
+        self.endpoints = self.engine.endpoints
+        self.service = self.engine.service
+        self.transforms = self.engine.transforms
         self.service.extensions["Shutdown"] = self._shutdown_op
         self.stopping = asyncio.Event()
 
@@ -110,29 +97,15 @@ class Daemon:
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
         await site.start()
         log.info("inferpipe daemon %s listening on %s (home %s)", os.getpid(), self.settings.url, self.settings.home)
-        try:
-            await self.endpoints.adopt()
-        except RuntimeProblem as exc:
-            log.warning("not adopting containers: %s", exc)
-        except Exception:  # noqa: BLE001 - serve the control plane even if adoption broke
-            log.exception("re-adopting containers failed")
-        finally:
-            self.router.ready.set()
-        await self.transforms.adopt()
-        self.endpoints.start_monitor()
+        await self.engine.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         await self.stopping.wait()
         log.info("stopping (containers keep running and are re-adopted by the next daemon)")
-        await self.endpoints.stop_monitor()
-        await self.transforms.shutdown()
-        for task in list(self.endpoints.tasks.values()):
-            task.cancel()
+        await self.engine.stop()
         await runner.cleanup()
-        await self.router.close()
-        await self.launcher.close()
-        self.store.close()
+        await self.engine.close()
 
 
 def run(coro: Any) -> None:

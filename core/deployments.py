@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from typing import Any
 
 from .alarms import Alarms
@@ -31,7 +30,6 @@ DEFAULT_POLICY: dict[str, Any] = {
     "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}
 }
 DEFAULT_MAX_EXECUTION = 28800
-ALARM_POLL = 0.5
 
 
 class DeploymentFailed(Exception):
@@ -68,6 +66,7 @@ class Deployments:
     def __init__(self, endpoints: EndpointManager, alarms: Alarms) -> None:
         self.em = endpoints
         self.alarms = alarms
+        self.clock = endpoints.timing.clock
         self.green: dict[str, dict[str, Fleet]] = {}
         self.live: dict[str, dict[str, Any]] = {}  # endpoint -> phase, share, bake end, alarm states
 
@@ -127,7 +126,7 @@ class Deployments:
                     v["DesiredInstanceCount"] = old["DesiredInstanceCount"]
                 if "DesiredWeight" not in skip:
                     v["DesiredWeight"] = v["CurrentWeight"] = old.get("CurrentWeight", 1.0)
-        now = time.time()
+        now = self.clock.time()
         update = {
             "config": config,
             "models": models,
@@ -161,7 +160,11 @@ class Deployments:
                 "DesiredWeight": v["DesiredWeight"],
                 "DesiredInstanceCount": v["DesiredInstanceCount"],
                 "VariantStatus": [
-                    {"Status": status, "StartTime": time.time(), **({"StatusMessage": message} if message else {})}
+                    {
+                        "Status": status,
+                        "StartTime": self.clock.time(),
+                        **({"StatusMessage": message} if message else {}),
+                    }
                 ],
             }
             if by_name[v["VariantName"]].get("InstanceType"):
@@ -245,7 +248,7 @@ class Deployments:
                         f"Baking {bake} s with {share:.0%} of traffic on the new fleet.",
                         GreenShare=share,
                         Step=f"{step}/{len(shares)}",
-                        BakeEndsAt=time.time() + bake,
+                        BakeEndsAt=self.clock.time() + bake,
                     )
                     await self._bake(name, bake, alarm_names, deadline)
                 wait = int((policy.get("BlueGreenUpdatePolicy") or {}).get("TerminationWaitInSeconds", 0))
@@ -255,7 +258,7 @@ class Deployments:
                         "TerminationWait",
                         f"Waiting {wait} s before removing the old fleet.",
                         GreenShare=1.0,
-                        BakeEndsAt=time.time() + wait,
+                        BakeEndsAt=self.clock.time() + wait,
                     )
                     await self._bake(name, wait, [], deadline)
                 # Point of no return: from here a restart finishes the deployment.
@@ -289,7 +292,7 @@ class Deployments:
         ]
 
     async def _bake(self, name: str, seconds: float, alarm_names: list[str], deadline: float) -> None:
-        end = time.monotonic() + seconds
+        end = self.clock.monotonic() + seconds
         while True:
             states = {}
             for alarm in alarm_names:
@@ -301,17 +304,16 @@ class Deployments:
                         " so all traffic was rolled back to the previous fleet."
                     )
             self.live.setdefault(name, {})["Alarms"] = states
-            if time.time() > deadline:
+            if self.clock.time() > deadline:
                 raise DeploymentFailed("The deployment exceeded MaximumExecutionTimeoutInSeconds and was rolled back.")
-            if time.monotonic() >= end:
+            if self.clock.monotonic() >= end:
                 return
-            await asyncio.sleep(min(ALARM_POLL, max(0.0, end - time.monotonic())))
+            await asyncio.sleep(min(self.em.timing.alarm_poll, max(0.0, end - self.clock.monotonic())))
 
     async def _retire(self, fleets: list[Fleet]) -> None:
         instances = [i for f in fleets for i in f.instances]
         await self.em.launcher.drain(instances, self.em.router.container_timeout)
-        for f in fleets:
-            await self.em.launcher.stop(f, timeout=30)
+        await self.em.launcher.stop_fleets(fleets)
         self.em.launcher.collect_model_data()
 
     def _commit(self, name: str) -> None:
@@ -485,7 +487,7 @@ class Deployments:
                         victims = fleet.instances[want:]
                         del fleet.instances[want:]  # out of rotation first, then drained
                         await self.em.launcher.drain(victims, self.em.router.container_timeout)
-                        await self.em.launcher.stop_instances(victims, 30)
+                        await self.em.launcher.stop_instances(victims)
                 rec = self.em.get(name)
                 variants = [dict(v, CurrentWeight=v["DesiredWeight"]) for v in rec.state["variants"]]
                 self.em.store.update(
@@ -524,5 +526,5 @@ class Deployments:
             return None
         out = dict(live)
         if "BakeEndsAt" in out:
-            out["BakeSecondsLeft"] = max(0.0, round(out["BakeEndsAt"] - time.time(), 1))
+            out["BakeSecondsLeft"] = max(0.0, round(out["BakeEndsAt"] - self.clock.time(), 1))
         return out

@@ -21,12 +21,12 @@ from .router import EndpointRoute, Router, VariantRoute
 from .runtime import InstanceHandle, Runtime
 from .spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from .store import AlreadyExists, Record, Store
+from .timing import Timing
 from .validation import Checker, check_name
 
 log = logging.getLogger("inferpipe.endpoints")
 
 KIND = "endpoint"
-MONITOR_INTERVAL = 1.0
 STATUSES = [
     "OutOfService",
     "Creating",
@@ -60,9 +60,16 @@ def variant_specs(config: dict[str, Any], models: dict[str, dict[str, Any]]) -> 
 
 class EndpointManager:
     def __init__(
-        self, settings: Settings, store: Store, runtime: Runtime, launcher: FleetLauncher, router: Router
+        self,
+        settings: Settings,
+        store: Store,
+        runtime: Runtime,
+        launcher: FleetLauncher,
+        router: Router,
+        timing: Timing | None = None,
     ) -> None:
         self.settings = settings
+        self.timing = timing or Timing()
         self.store = store
         self.runtime = runtime
         self.launcher = launcher
@@ -187,8 +194,7 @@ class EndpointManager:
             fleets = [r for r in results if isinstance(r, Fleet)]
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
-                for fleet in fleets:
-                    await self.launcher.stop(fleet, timeout=0)
+                await self.launcher.stop_fleets(fleets, 0)
                 reason = " ".join(
                     str(e) if isinstance(e, FleetStartError) else f"Internal error: {e!r}" for e in errors
                 )
@@ -244,26 +250,29 @@ class EndpointManager:
         """Remove every container of one fleet generation of an endpoint, running or not."""
         handles = await asyncio.to_thread(self.runtime.managed)
         doomed = [h for h in handles if h.owner_kind == KIND and h.owner == name and h.generation == generation]
-        await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in doomed))
+        await self.launcher.stop_handles(doomed, 0)
 
     async def _teardown(self, name: str) -> None:
         async with self.lock(name):
             fleets = list(self.fleets.pop(name, {}).values())
             instances = [i for f in fleets for i in f.instances]
             await self.launcher.drain(instances, self.router.container_timeout)
-            await self.launcher.stop_instances(instances, 30)
-            # whatever is left under this name (half-started fleets, earlier generations)
+            # The fleets' instances and whatever else is left under this name (half-started fleets,
+            # earlier generations), all stopped together.
+            serving = {(i.handle.variant, i.handle.generation, i.handle.index) for i in instances}
             leftovers = [
-                h for h in await asyncio.to_thread(self.runtime.managed) if h.owner_kind == KIND and h.owner == name
+                h
+                for h in await asyncio.to_thread(self.runtime.managed)
+                if h.owner_kind == KIND and h.owner == name and (h.variant, h.generation, h.index) not in serving
             ]
-            await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in leftovers))
+            for fleet in fleets:
+                self.launcher.forget(fleet)
+            await self.launcher.stop_handles([i.handle for i in instances] + leftovers)
             rec = self.store.get(KIND, name)
             if rec is not None:
                 self.store.delete(KIND, name)
                 self.store.delete_tags(rec.arn, [t["Key"] for t in self.store.tags(rec.arn)])
             self.status.pop(name, None)
-            for fleet in fleets:
-                await self.launcher.stop(fleet, 0)  # forgets it; its instances are already gone
             self.launcher.collect_model_data()
 
     # describe -----------------------------------------------------------------------------------
@@ -349,7 +358,7 @@ class EndpointManager:
 
     async def _monitor_loop(self) -> None:
         while True:
-            await asyncio.sleep(MONITOR_INTERVAL)
+            await asyncio.sleep(self.timing.monitor_interval)
             try:
                 dead = await asyncio.to_thread(self.runtime.dead_containers)
             except Exception:  # noqa: BLE001 - the engine may hiccup; try again next tick
@@ -391,7 +400,7 @@ class EndpointManager:
                 fresh = await self.launcher.start_instance(fleet, index + attempt)
             except FleetStartError as exc:
                 log.warning("replacement of %s failed: %s", instance.instance_id, exc)
-                await asyncio.sleep(1)
+                await asyncio.sleep(self.timing.heal_retry)
                 continue
             fleet.instances.append(fresh)
             return
@@ -407,17 +416,17 @@ class EndpointManager:
         for owner, hs in by_owner.items():
             if owner not in known:
                 log.info("removing %d orphan instance(s) of deleted endpoint %s", len(hs), owner)
-                await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in hs))
+                await self.launcher.stop_handles(hs, 0)
         for rec in self.store.all(KIND):
             self.status[rec.name] = rec.status or "Creating"
             mine = by_owner.get(rec.name, [])
             if rec.status == "Deleting":
                 self.spawn(rec.name, self._teardown(rec.name))
             elif rec.status == "Creating":
-                await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in mine))
+                await self.launcher.stop_handles(mine, 0)
                 self.spawn(rec.name, self._create_fleets(rec.name))
             elif rec.status == "Failed":
-                await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in mine))
+                await self.launcher.stop_handles(mine, 0)
             else:
                 if self.deployments is not None:
                     rec = self.deployments.converge(rec)
@@ -428,7 +437,7 @@ class EndpointManager:
         specs = self.specs_for(rec)
         generations = {v["VariantName"]: v.get("Generation") for v in rec.state.get("variants", [])}
         stale = [h for h in handles if generations.get(h.variant) != h.generation]
-        await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in stale))
+        await self.launcher.stop_handles(stale, 0)
         fleets: dict[str, Fleet] = {}
         for spec in specs:
             gen = generations.get(spec.name) or 1
@@ -443,7 +452,7 @@ class EndpointManager:
                     if await self.launcher.instance_alive(inst):
                         fleet.instances.append(inst)
                     else:
-                        await asyncio.to_thread(self.runtime.stop_instance, h, 0)
+                        await self.launcher.stop_handles([h], 0)
             fleets[spec.name] = fleet
             self.launcher.register(fleet)
         self.fleets[rec.name] = fleets

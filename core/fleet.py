@@ -11,20 +11,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from .modeldata import ModelCache, ModelDataError
-from .runtime import ImageInfo, InstanceHandle, Runtime, RuntimeProblem
+from .runtime import STOP_TIMEOUT, ImageInfo, InstanceHandle, Runtime, RuntimeProblem
 from .spec import ModelSpec, VariantSpec
+from .timing import Timing
 
 log = logging.getLogger("inferpipe.fleet")
 
 PING_TIMEOUT = 2.0
-PING_INTERVAL = 0.25
 
 
 class FleetStartError(Exception):
@@ -75,10 +74,20 @@ class Fleet:
 class FleetLauncher:
     """Starts, health-checks, replaces and stops fleets. Docker calls run in worker threads."""
 
-    def __init__(self, runtime: Runtime, cache: ModelCache, max_startup_timeout: int | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        cache: ModelCache,
+        max_startup_timeout: int | None = None,
+        *,
+        stop_grace: float = STOP_TIMEOUT,
+        timing: Timing | None = None,
+    ) -> None:
         self.runtime = runtime
         self.cache = cache
         self.max_startup_timeout = max_startup_timeout
+        self.stop_grace = stop_grace  # seconds between SIGTERM and SIGKILL when instances are stopped
+        self.timing = timing or Timing()
         self._session: aiohttp.ClientSession | None = None
         # Every fleet started or adopted and not yet stopped, whoever owns it: the model-data
         # cache keeps what any of them mounts.
@@ -178,7 +187,7 @@ class FleetLauncher:
             await self.wait_healthy(fleet, handle)
             await asyncio.to_thread(self.runtime.promote, handle)
         except BaseException:
-            await asyncio.to_thread(self.runtime.stop_instance, handle, 0)
+            await self.stop_handles([handle], 0)
             raise
         return instance
 
@@ -186,7 +195,8 @@ class FleetLauncher:
         timeout = fleet.variant.startup_timeout
         if self.max_startup_timeout:
             timeout = min(timeout, self.max_startup_timeout)
-        deadline = time.monotonic() + timeout
+        clock = self.timing.clock
+        deadline = clock.monotonic() + timeout
         pending = {c.hostname: c for c in handle.containers}
         session = await self.session()
         while pending:
@@ -201,7 +211,7 @@ class FleetLauncher:
                     del pending[hostname]
             if not pending:
                 return
-            if time.monotonic() > deadline:
+            if clock.monotonic() > deadline:
                 tails = []
                 for hostname, cont in pending.items():
                     tail = await asyncio.to_thread(self.runtime.logs, cont.container_id, 10)
@@ -210,7 +220,7 @@ class FleetLauncher:
                     f"The container(s) {', '.join(pending)} for production variant {fleet.variant.name} did not pass"
                     f" the ping health check within {timeout} s. " + "; ".join(tails)
                 )
-            await asyncio.sleep(PING_INTERVAL)
+            await asyncio.sleep(self.timing.ping_interval)
 
     @staticmethod
     async def ping(session: aiohttp.ClientSession, url: str) -> bool:
@@ -231,15 +241,34 @@ class FleetLauncher:
 
     async def drain(self, instances: list[Instance], limit: float) -> None:
         """Wait for in-flight requests to finish, bounded by the invocation timeout."""
-        deadline = time.monotonic() + limit
-        while any(i.inflight for i in instances) and time.monotonic() < deadline:
+        clock = self.timing.clock
+        deadline = clock.monotonic() + limit
+        while any(i.inflight for i in instances) and clock.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    async def stop_instances(self, instances: list[Instance], timeout: int) -> None:
-        await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, i.handle, timeout) for i in instances))
+    # Every stop goes through stop_handles: one runtime call for everything being stopped, so all
+    # their containers get SIGTERM together and the grace period is spent once, not per container.
+    async def stop_handles(self, handles: list[InstanceHandle], timeout: float | None = None) -> None:
+        """Stop these instances together; timeout (SIGTERM to SIGKILL) defaults to the stop grace."""
+        if handles:
+            grace = self.stop_grace if timeout is None else timeout
+            await asyncio.to_thread(self.runtime.stop_instances, handles, grace)
 
-    async def stop(self, fleet: Fleet, timeout: int = 30) -> None:
-        instances = list(fleet.instances)
+    async def stop_instances(self, instances: list[Instance], timeout: float | None = None) -> None:
+        await self.stop_handles([i.handle for i in instances], timeout)
+
+    async def stop(self, fleet: Fleet, timeout: float | None = None) -> None:
+        await self.stop_fleets([fleet], timeout)
+
+    async def stop_fleets(self, fleets: list[Fleet], timeout: float | None = None) -> None:
+        """Forget the fleets and stop all their instances together."""
+        instances = [i for f in fleets for i in f.instances]
+        for fleet in fleets:
+            self.forget(fleet)
+        await self.stop_instances(instances, timeout)
+
+    def forget(self, fleet: Fleet) -> None:
+        """Take a fleet out of the launcher's books (its model data may then be collected); the
+        caller stops its instances."""
         fleet.instances.clear()
         self._live.pop(id(fleet), None)
-        await self.stop_instances(instances, timeout)

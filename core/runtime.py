@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +32,8 @@ FIRST_PORT = 8080
 SAFE_RANGE_BASE = 9000
 SAFE_RANGE_SIZE = 100
 STOP_TIMEOUT = 30  # SageMaker: SIGTERM, then SIGKILL 30 s later
+STOP_POLL = 0.1  # while waiting for SIGTERMed containers to exit
+REMOVE_WORKERS = 8  # concurrent removals; each is one engine call
 STARTING_CPU_SHARES = 128
 SERVING_CPU_SHARES = 1024  # Docker's default weight
 
@@ -102,7 +106,7 @@ class Runtime(Protocol):
     def status(self, container_id: str) -> ContainerStatus: ...
     def promote(self, handle: InstanceHandle) -> None: ...
     def logs(self, container_id: str, tail: int = 20) -> str: ...
-    def stop_instance(self, handle: InstanceHandle, timeout: int = STOP_TIMEOUT) -> None: ...
+    def stop_instances(self, handles: list[InstanceHandle], timeout: float = STOP_TIMEOUT) -> None: ...
     def managed(self) -> list[InstanceHandle]: ...
     def dead_containers(self) -> set[str]: ...
 
@@ -216,6 +220,9 @@ class DockerRuntime:
                     cpu_shares=STARTING_CPU_SHARES,
                     detach=True,
                     stop_signal="SIGTERM",
+                    # tini as PID 1 forwards SIGTERM: a server without a handler then stops at once
+                    # instead of ignoring it (as PID 1 does) until SIGKILL after the grace period.
+                    init=True,
                 )
                 host_port = int(published[f"{port}/tcp"][0]["HostPort"])
                 handle.containers.append(ContainerHandle(i, cont.hostname, c.id, c.name, port, host_port))
@@ -248,32 +255,67 @@ class DockerRuntime:
         except docker.errors.DockerException:
             return ""
 
-    def stop_instance(self, handle: InstanceHandle, timeout: int = STOP_TIMEOUT) -> None:
-        ids = [c.container_id for c in handle.containers]
-        if not ids:  # a half-started instance: find what exists by its labels
-            ids = [
-                c["Id"]
-                for c in self._list(
-                    {
-                        f"{LABEL}.owner": handle.owner,
-                        f"{LABEL}.variant": handle.variant,
-                        f"{LABEL}.generation": str(handle.generation),
-                        f"{LABEL}.instance": str(handle.index),
-                        f"{LABEL}.role": "container",
-                    }
-                )
-            ]
-        for cid in ids:
-            self._remove(cid, timeout)
-        if handle.pod_id:
-            self._remove(handle.pod_id, 0)
+    def stop_instance(self, handle: InstanceHandle, timeout: float = STOP_TIMEOUT) -> None:
+        """One instance; see stop_instances."""
+        self.stop_instances([handle], timeout)
 
-    def _remove(self, cid: str, timeout: int) -> None:
+    def stop_instances(self, handles: list[InstanceHandle], timeout: float = STOP_TIMEOUT) -> None:
+        """Stop instances together, as SageMaker stops a host: SIGTERM to every chain container of
+        every instance at once, SIGKILL to whatever still runs one grace period later (not one per
+        container), then remove the chain containers and, last, the holders whose network namespace
+        they answer in-flight requests through until they exit. timeout: the grace period, in
+        seconds; 0 removes at once."""
+        members = list(dict.fromkeys(cid for h in handles for cid in self._member_ids(h)))
+        holders = list(dict.fromkeys(h.pod_id for h in handles if h.pod_id))
+        if timeout > 0 and members:
+            self._await_exit([cid for cid in members if self._terminate(cid)], timeout)
+        self._remove_all(members)  # force: SIGKILL for any that ignored SIGTERM
+        self._remove_all(holders)
+
+    def _member_ids(self, handle: InstanceHandle) -> list[str]:
+        if handle.containers:
+            return [c.container_id for c in handle.containers]
+        # a half-started instance: find what exists by its labels
+        return [
+            c["Id"]
+            for c in self._list(
+                {
+                    f"{LABEL}.owner": handle.owner,
+                    f"{LABEL}.variant": handle.variant,
+                    f"{LABEL}.generation": str(handle.generation),
+                    f"{LABEL}.instance": str(handle.index),
+                    f"{LABEL}.role": "container",
+                }
+            )
+        ]
+
+    def _terminate(self, cid: str) -> bool:
+        """SIGTERM one container; False when it is gone or not running."""
         try:
-            c = self.client.containers.get(cid)
-            if c.status == "running":
-                c.stop(timeout=timeout)
-            c.remove(force=True)
+            self.client.api.kill(cid, signal="SIGTERM")
+        except docker.errors.DockerException:  # gone, not running, or the engine refused: removal follows anyway
+            return False
+        return True
+
+    def _await_exit(self, ids: list[str], grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while ids and time.monotonic() < deadline:
+            running = self.client.api.containers(filters={"id": ids}, quiet=True)  # running ones only
+            if not running:
+                return
+            time.sleep(min(STOP_POLL, max(0.0, deadline - time.monotonic())))
+
+    def _remove_all(self, ids: list[str]) -> None:
+        if len(ids) <= 1:
+            for cid in ids:
+                self._remove(cid)
+            return
+        with ThreadPoolExecutor(max_workers=min(len(ids), REMOVE_WORKERS)) as pool:
+            list(pool.map(self._remove, ids))
+
+    def _remove(self, cid: str) -> None:
+        try:
+            self.client.api.remove_container(cid, force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:

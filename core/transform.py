@@ -79,7 +79,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 VARIANT = "transform"
 PROGRESS_INTERVAL = 2.0
 EXECUTION_PARAMETERS_TIMEOUT = 2.0
-STOP_TIMEOUT = 5  # seconds between SIGTERM and SIGKILL when the job's containers are removed
+STOP_TIMEOUT = 5  # at most this many seconds between SIGTERM and SIGKILL when a job's containers go
 SHUTDOWN_GRACE = 15.0
 LEFTOVER_SCANS = 5
 MAX_CONCURRENT = 100
@@ -362,7 +362,7 @@ class TransformManager:
             name = job.spec.name
             if fleet is not None:
                 try:
-                    await self.launcher.stop(fleet, timeout=STOP_TIMEOUT)
+                    await self.launcher.stop(fleet, min(STOP_TIMEOUT, self.launcher.stop_grace))
                 except Exception:  # noqa: BLE001 - carry on: the label scan below catches what is left
                     log.exception("transform job %s: stopping its instances failed", name)
             await self._remove_leftovers(name)
@@ -392,7 +392,7 @@ class TransformManager:
                 ]
                 if mine:
                     log.info("removing %d leftover instance(s) of transform job(s) %s", len(mine), name or "*")
-                await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in mine))
+                await self.launcher.stop_handles(mine, 0)
                 return
             except RuntimeProblem as exc:
                 log.warning("transform job %s: cannot list its containers: %s", name, exc)

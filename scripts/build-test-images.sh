@@ -21,3 +21,4 @@ build() {  # build TAG DOCKERFILE BASE
 
 build inferpipe-test/echo:1 "$ctx/Dockerfile" "$BASE"
 build inferpipe-test/echo-nolabel:1 "$ctx/Dockerfile.nolabel" inferpipe-test/echo:1
+build inferpipe-test/echo-sigterm:1 "$ctx/Dockerfile.sigterm" inferpipe-test/echo:1

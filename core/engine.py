@@ -1,0 +1,102 @@
+"""The engine assembled: store, metrics, fleets, router, endpoints, deployments, alarms, transform
+jobs and the operations over them, wired to one runtime.
+
+The daemon builds its engine here, and so do the tests that drive the serving state machine over
+a fake runtime, so both run the same wiring and the same start-up and shutdown sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .alarms import Alarms
+from .config import Settings
+from .deployments import Deployments
+from .endpoints import EndpointManager
+from .fleet import FleetLauncher
+from .metrics import Metrics
+from .modeldata import ModelCache
+from .router import DEFAULT_CONTAINER_TIMEOUT, Router
+from .runtime import Runtime, RuntimeProblem
+from .service import SageMakerService
+from .store import Store
+from .timing import Timing
+from .transform import TransformManager
+
+log = logging.getLogger("inferpipe.engine")
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    store: Store
+    runtime: Runtime
+    metrics: Metrics
+    launcher: FleetLauncher
+    router: Router
+    endpoints: EndpointManager
+    deployments: Deployments
+    service: SageMakerService
+    transforms: TransformManager
+
+    async def start(self) -> None:
+        """Re-adopt what a previous daemon left running, then serve and watch it."""
+        try:
+            await self.endpoints.adopt()
+        except RuntimeProblem as exc:
+            log.warning("not adopting containers: %s", exc)
+        except Exception:  # noqa: BLE001 - serve the control plane even if adoption broke
+            log.exception("re-adopting containers failed")
+        finally:
+            self.router.ready.set()
+        await self.transforms.adopt()
+        self.endpoints.start_monitor()
+
+    async def stop(self) -> None:
+        """Stop working, leaving endpoint containers running for the next daemon to re-adopt."""
+        await self.endpoints.stop_monitor()
+        await self.transforms.shutdown()
+        for task in list(self.endpoints.tasks.values()):
+            task.cancel()
+
+    async def close(self) -> None:
+        """Release connections and the store, once nothing serves any more."""
+        await self.router.close()
+        await self.launcher.close()
+        self.store.close()
+
+
+def build_engine(
+    settings: Settings,
+    runtime: Runtime,
+    *,
+    max_startup_timeout: int | None = None,
+    container_timeout: float = DEFAULT_CONTAINER_TIMEOUT,
+    timing: Timing | None = None,
+) -> Engine:
+    timing = timing or Timing()
+    store = Store(settings.db_path)
+    metrics = Metrics()
+    launcher = FleetLauncher(
+        runtime,
+        ModelCache(settings.model_cache),
+        max_startup_timeout,
+        stop_grace=settings.stop_grace,
+        timing=timing,
+    )
+    endpoints: EndpointManager
+    router = Router(
+        settings,
+        metrics,
+        status_of=lambda name: endpoints.status.get(name),
+        on_instance_trouble=lambda fleet, inst: endpoints.instance_trouble(fleet, inst),
+        container_timeout=container_timeout,
+    )
+    endpoints = EndpointManager(settings, store, runtime, launcher, router, timing)
+    deployments = Deployments(endpoints, Alarms(store, metrics))
+    endpoints.deployments = deployments
+    service = SageMakerService(settings, store, endpoints, metrics)
+    transforms = TransformManager(settings, store, runtime, launcher)
+    service.operations.update(transforms.operations())
+    return Engine(settings, store, runtime, metrics, launcher, router, endpoints, deployments, service, transforms)
