@@ -19,8 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from . import daemon_log
 from .alarms import Alarms
-from .config import Settings
+from .config import SettingError, Settings
 from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
@@ -146,13 +147,13 @@ def run(coro: Any) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        print(f"inferpipe daemon: {exc}", file=sys.stderr)
+        return 2
     settings.home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    daemon_log.configure(settings)
     try:
         lock = acquire_lock(settings.lock_path)
     except HomeLocked as exc:

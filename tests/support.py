@@ -39,10 +39,11 @@ class DaemonHandle:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: float = 20) -> None:
-        log = (self.home / "daemon.log").open("ab")
+        # The daemon writes daemon.log itself (rotating it); stdout/stderr only catch early crashes.
+        log = (self.home / "daemon.stderr").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inferpipe.core.daemon"],
-            env=self.env,
+            env={**self.env, "INFERPIPE_LOG_STDERR": "0"},
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -56,9 +57,15 @@ class DaemonHandle:
             except httpx.HTTPError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {(self.home / 'daemon.log').read_text()[-2000:]}")
+                raise RuntimeError(f"daemon exited: {self.log_text()[-2000:]}")
             time.sleep(0.1)
         raise RuntimeError("daemon did not answer")
+
+    def log_text(self) -> str:
+        """Everything the daemon logged (rotated files first), then what it printed outside its log."""
+        files = sorted(self.home.glob("daemon.log.*"), key=lambda p: -int(p.suffix[1:])) + [self.home / "daemon.log"]
+        files.append(self.home / "daemon.stderr")
+        return "".join(p.read_text(errors="replace") for p in files if p.exists())
 
     def stop(self, sig: int = 15) -> None:
         if self.proc and self.proc.poll() is None:
