@@ -83,10 +83,15 @@ class Deployments:
         excluded = req.get("ExcludeRetainedVariantProperties")
         if c.sequence(excluded, "excludeRetainedVariantProperties", max_len=3) and excluded:
             for i, e in enumerate(excluded, 1):
-                if c.structure(e, f"excludeRetainedVariantProperties.{i}.member") and e is not None:
+                p = f"excludeRetainedVariantProperties.{i}.member"
+                if (
+                    c.structure(e, p)
+                    and e is not None
+                    and c.required(e, "VariantPropertyType", f"{p}.variantPropertyType")
+                ):
                     c.string(
-                        e.get("VariantPropertyType"),
-                        f"excludeRetainedVariantProperties.{i}.member.variantPropertyType",
+                        e["VariantPropertyType"],
+                        f"{p}.variantPropertyType",
                         enum=["DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig"],
                     )
         if c.structure(req.get("DeploymentConfig"), "deploymentConfig") and req.get("DeploymentConfig"):
