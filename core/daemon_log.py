@@ -54,7 +54,23 @@ def configure(settings: Settings) -> logging.Handler:
         level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"), format=FORMAT, handlers=handlers, force=True
     )
     logging.captureWarnings(True)
+    logging.getLogger("aiohttp.server").addFilter(malformed_http_in_one_line)
     return handler
+
+
+def malformed_http_in_one_line(record: logging.LogRecord) -> bool:
+    """aiohttp logs every request it cannot parse (a bad header byte, a broken request line) with a
+    traceback at ERROR. That is the client's mistake, not ours: make it one INFO line."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+        record.args = (record.getMessage(), exc.code, one_line(exc.message))
+        record.msg = "%s: malformed HTTP request (%s): %s"
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+    return True
 
 
 def one_line(text: object, limit: int = MAX_FIELD) -> str:

@@ -18,7 +18,7 @@ from .deployment_policy import validate_deployment_config
 from .errors import ValidationException
 from .fleet import Fleet, FleetLauncher, FleetStartError, Instance
 from .router import EndpointRoute, Router, VariantRoute
-from .runtime import InstanceHandle, Runtime
+from .runtime import InstanceHandle, Runtime, RuntimeProblem
 from .spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from .store import AlreadyExists, Record, Store
 from .validation import Checker, check_name
@@ -253,9 +253,12 @@ class EndpointManager:
             await self.launcher.drain(instances, self.router.container_timeout)
             await self.launcher.stop_instances(instances, 30)
             # whatever is left under this name (half-started fleets, earlier generations)
-            leftovers = [
-                h for h in await asyncio.to_thread(self.runtime.managed) if h.owner_kind == KIND and h.owner == name
-            ]
+            try:
+                handles = await asyncio.to_thread(self.runtime.managed)
+            except RuntimeProblem as exc:  # no engine: a daemon start re-runs the teardown of a Deleting endpoint
+                log.warning("endpoint %s stays Deleting: cannot list its containers: %s", name, exc)
+                return
+            leftovers = [h for h in handles if h.owner_kind == KIND and h.owner == name]
             await asyncio.gather(*(asyncio.to_thread(self.runtime.stop_instance, h, 0) for h in leftovers))
             rec = self.store.get(KIND, name)
             if rec is not None:
@@ -348,13 +351,22 @@ class EndpointManager:
             self._monitor.cancel()
 
     async def _monitor_loop(self) -> None:
+        trouble: str | None = None  # the last failure logged: a down engine is logged once, not every second
         while True:
             await asyncio.sleep(MONITOR_INTERVAL)
             try:
                 dead = await asyncio.to_thread(self.runtime.dead_containers)
-            except Exception:  # noqa: BLE001 - the engine may hiccup; try again next tick
-                log.exception("monitor: cannot list containers")
+            except Exception as exc:  # noqa: BLE001 - the engine may hiccup; try again next tick
+                if str(exc) != trouble:
+                    if isinstance(exc, RuntimeProblem):
+                        log.warning("monitor: cannot list containers: %s", exc)
+                    else:
+                        log.exception("monitor: cannot list containers")
+                    trouble = str(exc)
                 continue
+            if trouble is not None:
+                log.info("monitor: listing containers works again")
+                trouble = None
             for name, fleets in list(self.fleets.items()):
                 if self.status.get(name) not in ("InService", "Updating"):
                     continue
