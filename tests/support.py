@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class DaemonHandle:
     port: int
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    _http: httpx.Client | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -85,6 +86,24 @@ class DaemonHandle:
             aws_secret_access_key="x",
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70),
         )
+
+    def raw_call(self, target: str, body: bytes, headers: dict[str, str | bytes] | None = None) -> httpx.Response:
+        """A control-plane call with exactly these body bytes (what botocore would refuse to send)."""
+        return self._raw_post(
+            "/", body, {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}, headers
+        )
+
+    def raw_invoke(self, endpoint: str, body: bytes, headers: dict[str, str | bytes] | None = None) -> httpx.Response:
+        """InvokeEndpoint with any path segment and headers (``endpoint`` is sent as given, unescaped)."""
+        return self._raw_post(f"/endpoints/{endpoint}/invocations", body, {}, headers)
+
+    def _raw_post(
+        self, path: str, body: bytes, base: dict[str, str], headers: dict[str, str | bytes] | None
+    ) -> httpx.Response:
+        # The one place raw requests are built: authentication, when the daemon asks for it, goes here.
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=30)
+        return self._http.post(path, content=body, headers={**base, **(headers or {})})
 
     def cli(
         self, *args: str, input: bytes | None = None, check: bool = False, autostart: bool = False
