@@ -20,6 +20,7 @@ from .deployment_policy import validate_deployment_config
 from .endpoints import KIND, EndpointManager, variant_specs
 from .errors import ValidationException
 from .fleet import Fleet, FleetStartError
+from .limits import variant_counts
 from .router import EndpointRoute, VariantRoute
 from .spec import VariantSpec
 from .store import Record
@@ -132,6 +133,12 @@ class Deployments:
                     v["DesiredInstanceCount"] = old["DesiredInstanceCount"]
                 if "DesiredWeight" not in skip:
                     v["DesiredWeight"] = v["CurrentWeight"] = old.get("CurrentWeight", 1.0)
+        self.em.instances.check_endpoint(
+            rec.name,
+            variant_counts(desired, "DesiredInstanceCount"),
+            before=variant_counts(rec.state.get("variants", []), "DesiredInstanceCount"),
+            beside=True,  # the new fleet starts next to the old one
+        )
         now = time.time()
         update = {
             "config": config,
@@ -451,6 +458,12 @@ class Deployments:
             if ch and ch.get("DesiredInstanceCount") is not None:
                 v["DesiredInstanceCount"] = int(ch["DesiredInstanceCount"])
             variants.append(v)
+        self.em.instances.check_endpoint(
+            rec.name,
+            variant_counts(variants, "DesiredInstanceCount"),
+            before=variant_counts(rec.state["variants"], "DesiredInstanceCount"),
+            beside=False,
+        )
         self.em.store.update(
             KIND,
             rec.name,

@@ -17,6 +17,7 @@ from .config import Settings
 from .deployment_policy import validate_deployment_config
 from .errors import ValidationException
 from .fleet import Fleet, FleetLauncher, FleetStartError, Instance
+from .limits import InstanceBudget, variant_counts
 from .router import EndpointRoute, Router, VariantRoute
 from .runtime import InstanceHandle, Runtime, RuntimeProblem
 from .spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
@@ -67,6 +68,7 @@ class EndpointManager:
         self.runtime = runtime
         self.launcher = launcher
         self.router = router
+        self.instances = InstanceBudget(settings, store)
         # endpoint name -> variant name -> fleet serving it
         self.fleets: dict[str, dict[str, Fleet]] = {}
         self.status: dict[str, str] = {}
@@ -102,6 +104,8 @@ class EndpointManager:
         if self.store.get(KIND, name) is not None:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".')
         config, models = self.snapshot(req["EndpointConfigName"])
+        counts = variant_counts(config["ProductionVariants"], "InitialInstanceCount")
+        self.instances.check_endpoint(name, counts, beside=True)
         spec = {k: v for k, v in req.items() if k != "Tags"}
         state = {"config": config, "models": models, "nextGeneration": 1, "variants": self.desired_variants(config)}
         try:

@@ -19,6 +19,7 @@ from .arns import arn
 from .config import Settings
 from .endpoints import STATUSES, EndpointManager
 from .errors import UnknownOperationException, ValidationException
+from .limits import InstanceBudget, variant_counts
 from .metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
 from .store import AlreadyExists, Store
 from .validation import Checker, check_list_request, check_name, prune_nulls
@@ -36,6 +37,7 @@ class SageMakerService:
         self.store = store
         self.endpoints = endpoints
         self.metrics = metrics
+        self.instances = InstanceBudget(settings, store)
         self.started = time.time()
         # Operations other managers contribute (transform jobs...), by their API name.
         self.operations: dict[str, Handler] = {}
@@ -111,6 +113,7 @@ class SageMakerService:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", missing[0])}".')
         if self.store.get("endpoint-config", name) is not None:
             raise ValidationException(f'Cannot create already existing endpoint configuration "{config_arn}".')
+        self.instances.check_variants(variant_counts(req["ProductionVariants"], "InitialInstanceCount").items())
         try:
             with self.store.transaction():
                 self.store.insert("endpoint-config", name, config_arn, req)
