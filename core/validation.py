@@ -28,6 +28,7 @@ IMAGE_PATTERN = r"[\S]+"
 S3_URI_PATTERN = r"(https|s3)://([^/]+)/?(.*)"
 ALARM_NAME_PATTERN = r"(?!\s*$).+"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+SPECIAL_FLOATS = ("NaN", "Infinity", "-Infinity")
 
 
 def camel(name: str) -> str:
@@ -138,6 +139,10 @@ class Checker:
     def number(self, value: Any, path: str, *, minimum: float | None = None, maximum: float | None = None) -> bool:
         if value is None:
             return True
+        if value in SPECIAL_FLOATS:
+            # botocore sends a NaN or infinite float as these strings (the JSON protocols' encoding)
+            self.fail(value, path, "Member must be a finite number")
+            return False
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(value, path, "Member must be a number")
             return False

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,20 @@ class DaemonHandle:
                 raise RuntimeError(f"daemon exited: {self.log_text()[-2000:]}")
             time.sleep(0.1)
         raise RuntimeError("daemon did not answer")
+
+    def store_snapshot(self) -> tuple[Any, ...]:
+        """Everything the daemon has stored (resources, tags, alarms, the event log's end), read
+        straight from its state.db: what a refused call must leave exactly as it was."""
+        db = sqlite3.connect(f"file:{self.home / 'state.db'}?mode=ro", uri=True)
+        try:
+            return (
+                db.execute("SELECT max(id) FROM events").fetchone(),
+                db.execute("SELECT * FROM resources ORDER BY kind, name_key").fetchall(),
+                db.execute("SELECT * FROM tags ORDER BY arn, key").fetchall(),
+                db.execute("SELECT * FROM alarms ORDER BY name").fetchall(),
+            )
+        finally:
+            db.close()
 
     def log_text(self) -> str:
         """Everything the daemon logged (rotated files first), then what it printed outside its log."""

@@ -4,7 +4,6 @@ engine reachable: a refusal needs neither (the e2e suite checks that no containe
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,25 +49,13 @@ def sm(daemon: DaemonHandle) -> Any:
     return sm
 
 
-def store_state(home: Path) -> tuple[Any, ...]:
-    db = sqlite3.connect(f"file:{home / 'state.db'}?mode=ro", uri=True)
-    try:
-        return (
-            db.execute("SELECT max(id) FROM events").fetchone(),
-            db.execute("SELECT kind, name, status, spec, state FROM resources ORDER BY kind, name").fetchall(),
-            db.execute("SELECT * FROM tags").fetchall(),
-        )
-    finally:
-        db.close()
-
-
 def refused(daemon: DaemonHandle, sm: Any, call: Any, message: str) -> None:
-    before = store_state(daemon.home)
+    before = daemon.store_snapshot()
     with pytest.raises(sm.exceptions.ResourceLimitExceeded) as err:
         call()
     assert err.value.response["Error"]["Message"] == message
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert store_state(daemon.home) == before
+    assert daemon.store_snapshot() == before
 
 
 def test_a_variant_over_its_cap_is_refused_at_create_endpoint_config(daemon: DaemonHandle, sm: Any) -> None:

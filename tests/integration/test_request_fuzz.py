@@ -175,18 +175,14 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 class Store:
-    """The daemon's state.db, read-only: what a refused call must not change."""
+    """The daemon's state.db: what a refused call must not change (see DaemonHandle.store_snapshot)."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    def __init__(self, daemon: DaemonHandle) -> None:
+        self.daemon = daemon
+        self.db = sqlite3.connect(f"file:{daemon.home / 'state.db'}?mode=ro", uri=True, isolation_level=None)
 
     def snapshot(self) -> tuple[Any, ...]:
-        return (
-            self.db.execute("SELECT max(id) FROM events").fetchone(),
-            self.db.execute("SELECT * FROM resources ORDER BY kind, name_key").fetchall(),
-            self.db.execute("SELECT * FROM tags ORDER BY arn, key").fetchall(),
-            self.db.execute("SELECT * FROM alarms ORDER BY name").fetchall(),
-        )
+        return self.daemon.store_snapshot()
 
     def settle(self, limit: float = 20.0) -> None:
         """Wait for the background work an accepted call started (an endpoint or a job failing for
@@ -226,7 +222,7 @@ def fuzz() -> Iterator[tuple[DaemonHandle, Store, dict[str, dict[str, Any]]]]:
         for target, request in (("SageMaker.CreateTransformJob", job), ("Inferpipe.PutMetricAlarm", alarm)):
             resp = d.raw_call(target, body_of(request))
             assert resp.status_code == 200, resp.text
-        store = Store(d.home / "state.db")
+        store = Store(d)
         store.settle()
         yield d, store, bases
     finally:
