@@ -28,7 +28,7 @@ class SettingError(ValueError):
     """An INFERPIPE_* environment setting that cannot be used; the message names it."""
 
 
-def _int_env(name: str, default: int, minimum: int) -> int:
+def _int_env(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -36,8 +36,9 @@ def _int_env(name: str, default: int, minimum: int) -> int:
         value = int(raw)
     except ValueError:
         value = minimum - 1
-    if value < minimum:
-        raise SettingError(f"{name} must be an integer of at least {minimum}, not {raw!r}.")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise SettingError(f"{name} must be an integer {bounds}, not {raw!r}.")
     return value
 
 
@@ -71,8 +72,10 @@ class Settings:
                 "INFERPIPE_MAX_INSTANCES_PER_ENDPOINT", DEFAULT_MAX_INSTANCES_PER_ENDPOINT, 1
             ),
             max_instances=_int_env("INFERPIPE_MAX_INSTANCES", DEFAULT_MAX_INSTANCES, 1),
-            max_request_depth=_int_env("INFERPIPE_MAX_REQUEST_DEPTH", DEFAULT_MAX_REQUEST_DEPTH, 2),
+            # well below Python's recursion limit, which the walks of a request must never reach
+            max_request_depth=_int_env("INFERPIPE_MAX_REQUEST_DEPTH", DEFAULT_MAX_REQUEST_DEPTH, 2, 200),
             log_max_bytes=_int_env("INFERPIPE_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES, 1024),
+            # at least 1: with no backup file, RotatingFileHandler never rolls over and the log grows
             log_backups=_int_env("INFERPIPE_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, 1),
             log_stderr=os.environ.get("INFERPIPE_LOG_STDERR", "1").strip() not in ("0", "false", "no"),
         )
