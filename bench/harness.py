@@ -71,10 +71,11 @@ class Daemon:
         return self.proc.pid if self.proc else None
 
     def start(self, wait: float = 30) -> None:
-        log = (self.home / "daemon.log").open("ab")
+        # The daemon writes daemon.log itself; stdout/stderr only catch a crash before logging starts.
+        log = (self.home / "daemon.stderr").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, str(self.wrapper)] if self.wrapper else [sys.executable, "-m", "inferpipe.core.daemon"],
-            env=self.env,
+            env={**self.env, "INFERPIPE_LOG_STDERR": "0"},
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -91,8 +92,8 @@ class Daemon:
         raise RuntimeError(f"daemon did not answer within {wait} s: {self.log_tail()}")
 
     def log_tail(self, n: int = 2000) -> str:
-        path = self.home / "daemon.log"
-        return path.read_text(errors="replace")[-n:] if path.exists() else ""
+        paths = [self.home / "daemon.log", self.home / "daemon.stderr"]
+        return "".join(p.read_text(errors="replace") for p in paths if p.exists())[-n:]
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import typer
 
+from inferpipe.core import daemon_log
 from inferpipe.core.client import ApiClient, start_daemon, stop_daemon
 
 from .app import daemon_app, examples
@@ -58,20 +58,17 @@ def logs(
     tail: int = typer.Option(50, "--tail"),
     follow: bool = typer.Option(False, "--follow", "-f"),
 ) -> None:
-    """Print the daemon's log ($INFERPIPE_HOME/daemon.log)."""
-    path = STATE.settings.log_path
-    if not path.exists():
-        print(f"No log yet at {path}.", file=sys.stderr)
+    """Print the daemon's log ($INFERPIPE_HOME/daemon.log, and its rotated daemon.log.N files)."""
+    settings = STATE.settings
+    if not daemon_log.log_files(settings) and not daemon_log.crash_text(settings):
+        print(f"No log yet at {settings.log_path}.", file=sys.stderr)
         raise typer.Exit(1)
-    lines = path.read_text(errors="replace").splitlines()[-tail:]
+    lines = daemon_log.tail(settings, tail)
     sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    crash = daemon_log.crash_text(settings)
+    if crash:  # printed outside the log: a crash before logging started, or of the interpreter
+        sys.stdout.write(f"--- {daemon_log.stderr_path(settings)} ---\n{crash}\n")
     if follow:
-        with path.open() as fh:
-            fh.seek(0, 2)
-            while True:
-                line = fh.readline()
-                if line:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-                else:
-                    time.sleep(0.3)
+        for line in daemon_log.follow(settings):
+            sys.stdout.write(line)
+            sys.stdout.flush()

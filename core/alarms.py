@@ -3,6 +3,7 @@ metrics. Deployment guardrails (AutoRollbackConfiguration) watch them during eve
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -19,10 +20,20 @@ OPERATORS = {
 }
 STATISTICS = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"]
 PERIODS = (10, 30) + tuple(range(60, 86401, 60))
+DIMENSIONS = ["EndpointName", "VariantName", "ContainerName"]
+MAX_ALARM_NAMES = 100
+MAX_EVALUATED_SECONDS = 86400
+
+
+def check_alarm_names(c: Checker, names: Any, path: str = "alarmNames") -> None:
+    if c.sequence(names, path, max_len=MAX_ALARM_NAMES) and names is not None:
+        for i, name in enumerate(names, 1):
+            c.string(name, f"{path}.{i}.member", min_len=1, max_len=255)
 
 
 def _is_percentile(stat: Any) -> bool:
-    return isinstance(stat, str) and stat.startswith("p") and stat[1:].replace(".", "").isdigit()
+    """p0 to p100, as CloudWatch's ExtendedStatistic (up to ten decimals)."""
+    return isinstance(stat, str) and re.fullmatch(r"p(100(\.0{1,10})?|\d{1,2}(\.\d{1,10})?)", stat) is not None
 
 
 def validate_alarm(req: dict[str, Any]) -> None:
@@ -40,22 +51,32 @@ def validate_alarm(req: dict[str, Any]) -> None:
     period_ok = c.required(req, "Period", "period") and c.integer(req["Period"], "period", minimum=10)
     if period_ok and req["Period"] not in PERIODS:
         c.fail(req["Period"], "period", "Member must be 10, 30 or a multiple of 60")
-    if c.required(req, "EvaluationPeriods", "evaluationPeriods"):
-        c.integer(req["EvaluationPeriods"], "evaluationPeriods", minimum=1)
+    if (
+        c.required(req, "EvaluationPeriods", "evaluationPeriods")
+        and c.integer(req["EvaluationPeriods"], "evaluationPeriods", minimum=1)
+        and period_ok
+        and req["Period"] * req["EvaluationPeriods"] > MAX_EVALUATED_SECONDS
+    ):
+        c.rule(
+            f"Period ({req['Period']} s) times EvaluationPeriods ({req['EvaluationPeriods']}) must not exceed"
+            f" {MAX_EVALUATED_SECONDS} seconds (one day)."
+        )
     if c.required(req, "Threshold", "threshold"):
         c.number(req["Threshold"], "threshold")
     if c.required(req, "ComparisonOperator", "comparisonOperator"):
         c.string(req["ComparisonOperator"], "comparisonOperator", enum=list(OPERATORS))
     dims = req.get("Dimensions") or []
     if c.sequence(dims, "dimensions", max_len=10):
-        names = {d.get("Name") for d in dims if isinstance(d, dict)}
-        if "EndpointName" not in names:
-            c.problem("Dimensions must include Name=EndpointName: alarms watch one endpoint's metrics.")
         for i, d in enumerate(dims, 1):
-            if isinstance(d, dict):
-                c.string(
-                    d.get("Name"), f"dimensions.{i}.member.name", enum=["EndpointName", "VariantName", "ContainerName"]
-                )
+            p = f"dimensions.{i}.member"
+            if not c.structure(d, p) or d is None:
+                continue
+            if c.required(d, "Name", f"{p}.name"):
+                c.string(d["Name"], f"{p}.name", enum=DIMENSIONS)
+            if c.required(d, "Value", f"{p}.value"):
+                c.string(d["Value"], f"{p}.value", min_len=1, max_len=1024)
+        if "EndpointName" not in [d.get("Name") for d in dims if isinstance(d, dict)]:
+            c.problem("Dimensions must include Name=EndpointName: alarms watch one endpoint's metrics.")
     c.raise_if_any()
 
 
@@ -95,7 +116,9 @@ class Alarms:
         if alarm is None:
             raise ValidationException(f"Alarm {name} does not exist: create it with inferpipe put-metric-alarm.")
         spec = alarm["spec"]
-        dims = {d["Name"]: d["Value"] for d in spec.get("Dimensions") or []}
+        # .get: an alarm stored by an older daemon, which did not check dimensions, must not break
+        # every later DescribeAlarms; a dimension without a value matches no metrics.
+        dims = {d.get("Name"): d.get("Value") for d in spec.get("Dimensions") or [] if isinstance(d, dict)}
         period = int(spec["Period"])
         stat = spec.get("Statistic") or spec.get("ExtendedStatistic")
         now = time.time() if now is None else now

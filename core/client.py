@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from . import daemon_log
 from .config import Settings
 
 
@@ -105,12 +106,16 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
         _check_home(status, settings)
         return status
     settings.home.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, INFERPIPE_HOME=str(settings.home), INFERPIPE_PORT=str(settings.port))
-    with settings.log_path.open("ab") as log:
+    # The daemon writes (and rotates) daemon.log itself; its stdout/stderr only catch a crash
+    # before logging starts, so they go to a file emptied at every start.
+    env = dict(
+        os.environ, INFERPIPE_HOME=str(settings.home), INFERPIPE_PORT=str(settings.port), INFERPIPE_LOG_STDERR="0"
+    )
+    with daemon_log.stderr_path(settings).open("wb") as capture:
         proc = subprocess.Popen(
             daemon_command(),
-            stdout=log,
-            stderr=log,
+            stdout=capture,
+            stderr=capture,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
@@ -123,7 +128,7 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
             return status
         code = proc.poll()
         if code is not None:
-            tail = settings.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            tail = (daemon_log.crash_text(settings) or "\n".join(daemon_log.tail(settings, 3))).splitlines()[-3:]
             raise DaemonUnavailable(
                 f"The inferpipe daemon exited at start (code {code}). Last log lines ({settings.log_path}): "
                 + " | ".join(tail)

@@ -11,6 +11,37 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_STOP_GRACE = 30.0  # SageMaker: SIGTERM, then SIGKILL 30 s later
 ACCOUNT_ID = "000000000000"
 
+# Instance caps. A fleet instance is a whole container chain (up to 15 containers plus a holder),
+# so one machine runs tens of them, not thousands. Per variant 10, per endpoint 20 (two full
+# variants), and in total 40: twice the per-endpoint cap, so an endpoint at its cap can still be
+# updated blue/green (the new fleet starts beside the old one before the old one goes).
+DEFAULT_MAX_INSTANCES_PER_VARIANT = 10
+DEFAULT_MAX_INSTANCES_PER_ENDPOINT = 20
+DEFAULT_MAX_INSTANCES = 40
+# The deepest request of any supported operation nests 7 levels (CreateModel); 32 leaves room
+# for opaque structures while keeping every recursive walk of a request far from Python's limit.
+DEFAULT_MAX_REQUEST_DEPTH = 32
+DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_LOG_BACKUPS = 3
+
+
+class SettingError(ValueError):
+    """An INFERPIPE_* environment setting that cannot be used; the message names it."""
+
+
+def _int_env(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise SettingError(f"{name} must be an integer {bounds}, not {raw!r}.")
+    return value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -20,6 +51,13 @@ class Settings:
     region: str = DEFAULT_REGION
     account: str = ACCOUNT_ID
     stop_grace: float = DEFAULT_STOP_GRACE
+    max_instances_per_variant: int = DEFAULT_MAX_INSTANCES_PER_VARIANT
+    max_instances_per_endpoint: int = DEFAULT_MAX_INSTANCES_PER_ENDPOINT
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    max_request_depth: int = DEFAULT_MAX_REQUEST_DEPTH
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    log_backups: int = DEFAULT_LOG_BACKUPS
+    log_stderr: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,6 +68,19 @@ class Settings:
             port=int(os.environ.get("INFERPIPE_PORT", DEFAULT_PORT)),
             region=os.environ.get("INFERPIPE_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
             stop_grace=_seconds("INFERPIPE_STOP_GRACE", DEFAULT_STOP_GRACE),
+            max_instances_per_variant=_int_env(
+                "INFERPIPE_MAX_INSTANCES_PER_VARIANT", DEFAULT_MAX_INSTANCES_PER_VARIANT, 1
+            ),
+            max_instances_per_endpoint=_int_env(
+                "INFERPIPE_MAX_INSTANCES_PER_ENDPOINT", DEFAULT_MAX_INSTANCES_PER_ENDPOINT, 1
+            ),
+            max_instances=_int_env("INFERPIPE_MAX_INSTANCES", DEFAULT_MAX_INSTANCES, 1),
+            # well below Python's recursion limit, which the walks of a request must never reach
+            max_request_depth=_int_env("INFERPIPE_MAX_REQUEST_DEPTH", DEFAULT_MAX_REQUEST_DEPTH, 2, 200),
+            log_max_bytes=_int_env("INFERPIPE_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES, 1024),
+            # at least 1: with no backup file, RotatingFileHandler never rolls over and the log grows
+            log_backups=_int_env("INFERPIPE_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, 1),
+            log_stderr=os.environ.get("INFERPIPE_LOG_STDERR", "1").strip() not in ("0", "false", "no"),
         )
 
     @property

@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import Settings
+from . import daemon_log
+from .config import SettingError, Settings
 from .engine import build_engine
 from .http_api import build_app
 from .runtime import DockerRuntime
@@ -119,13 +120,13 @@ def run(coro: Any) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        print(f"inferpipe daemon: {exc}", file=sys.stderr)
+        return 2
     settings.home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    daemon_log.configure(settings)
     try:
         lock = acquire_lock(settings.lock_path)
     except HomeLocked as exc:

@@ -10,6 +10,11 @@ TRAFFIC_TYPES = ["ALL_AT_ONCE", "CANARY", "LINEAR"]
 CAPACITY_TYPES = ["INSTANCE_COUNT", "CAPACITY_PERCENT"]
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """A member that should be a structure, or {} when it is not (its own check reports that)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _capacity(c: Checker, value: Any, path: str) -> None:
     if not c.structure(value, path) or value is None:
         return
@@ -48,14 +53,14 @@ def validate_deployment_config(cfg: dict[str, Any], c: Checker | None = None) ->
                     c.problem("CanarySize must be specified when TrafficRoutingConfiguration Type is CANARY.")
                 if trc.get("Type") == "LINEAR" and trc.get("LinearStepSize") is None:
                     c.problem("LinearStepSize must be specified when TrafficRoutingConfiguration Type is LINEAR.")
-                size = trc.get("CanarySize") or {}
+                size = _dict(trc.get("CanarySize"))
                 if (
                     trc.get("Type") == "CANARY"
                     and size.get("Type") == "CAPACITY_PERCENT"
                     and (isinstance(size.get("Value"), int) and size["Value"] > 50)
                 ):
                     c.problem("CanarySize must be at most 50% of the variant's total instance count.")
-                step = trc.get("LinearStepSize") or {}
+                step = _dict(trc.get("LinearStepSize"))
                 if (
                     trc.get("Type") == "LINEAR"
                     and step.get("Type") == "CAPACITY_PERCENT"
@@ -91,9 +96,14 @@ def validate_deployment_config(cfg: dict[str, Any], c: Checker | None = None) ->
         ap = f"{path}.autoRollbackConfiguration.alarms"
         if c.sequence(alarms, ap, min_len=1, max_len=10) and alarms is not None:
             for i, alarm in enumerate(alarms, 1):
-                if c.structure(alarm, f"{ap}.{i}.member") and alarm is not None:
+                # AlarmName is optional in the model, but an alarm is found by its name: required here.
+                if (
+                    c.structure(alarm, f"{ap}.{i}.member")
+                    and alarm is not None
+                    and c.required(alarm, "AlarmName", f"{ap}.{i}.member.alarmName")
+                ):
                     c.string(
-                        alarm.get("AlarmName"),
+                        alarm["AlarmName"],
                         f"{ap}.{i}.member.alarmName",
                         min_len=1,
                         max_len=255,

@@ -19,6 +19,7 @@ from .deployment_policy import validate_deployment_config
 from .endpoints import KIND, EndpointManager, variant_specs
 from .errors import ValidationException
 from .fleet import Fleet, FleetStartError
+from .limits import variant_counts
 from .router import EndpointRoute, VariantRoute
 from .spec import VariantSpec
 from .store import Record
@@ -82,10 +83,15 @@ class Deployments:
         excluded = req.get("ExcludeRetainedVariantProperties")
         if c.sequence(excluded, "excludeRetainedVariantProperties", max_len=3) and excluded:
             for i, e in enumerate(excluded, 1):
-                if c.structure(e, f"excludeRetainedVariantProperties.{i}.member") and e is not None:
+                p = f"excludeRetainedVariantProperties.{i}.member"
+                if (
+                    c.structure(e, p)
+                    and e is not None
+                    and c.required(e, "VariantPropertyType", f"{p}.variantPropertyType")
+                ):
                     c.string(
-                        e.get("VariantPropertyType"),
-                        f"excludeRetainedVariantProperties.{i}.member.variantPropertyType",
+                        e["VariantPropertyType"],
+                        f"{p}.variantPropertyType",
                         enum=["DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig"],
                     )
         if c.structure(req.get("DeploymentConfig"), "deploymentConfig") and req.get("DeploymentConfig"):
@@ -126,6 +132,12 @@ class Deployments:
                     v["DesiredInstanceCount"] = old["DesiredInstanceCount"]
                 if "DesiredWeight" not in skip:
                     v["DesiredWeight"] = v["CurrentWeight"] = old.get("CurrentWeight", 1.0)
+        self.em.instances.check_endpoint(
+            rec.name,
+            variant_counts(desired, "DesiredInstanceCount"),
+            before=variant_counts(rec.state.get("variants", []), "DesiredInstanceCount"),
+            beside=True,  # the new fleet starts next to the old one
+        )
         now = self.clock.time()
         update = {
             "config": config,
@@ -448,6 +460,12 @@ class Deployments:
             if ch and ch.get("DesiredInstanceCount") is not None:
                 v["DesiredInstanceCount"] = int(ch["DesiredInstanceCount"])
             variants.append(v)
+        self.em.instances.check_endpoint(
+            rec.name,
+            variant_counts(variants, "DesiredInstanceCount"),
+            before=variant_counts(rec.state["variants"], "DesiredInstanceCount"),
+            beside=False,
+        )
         self.em.store.update(
             KIND,
             rec.name,

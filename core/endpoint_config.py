@@ -9,6 +9,7 @@ from .store import Record
 from .validation import KMS_PATTERN, NAME_PATTERN, ROLE_ARN_PATTERN, S3_URI_PATTERN, Checker, check_name
 
 MAX_VARIANTS = 10
+CONTENT_TYPE_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*"
 
 
 def validate_create_endpoint_config(req: dict[str, Any]) -> None:
@@ -96,9 +97,11 @@ def _check_data_capture(c: Checker, dcc: Any) -> None:
     header = dcc.get("CaptureContentTypeHeader")
     if c.structure(header, f"{path}.captureContentTypeHeader") and header is not None:
         for key in ("CsvContentTypes", "JsonContentTypes"):
-            c.sequence(
-                header.get(key), f"{path}.captureContentTypeHeader.{key[:1].lower()}{key[1:]}", min_len=1, max_len=10
-            )
+            hp = f"{path}.captureContentTypeHeader.{key[:1].lower()}{key[1:]}"
+            types = header.get(key)
+            if c.sequence(types, hp, min_len=1, max_len=10) and types is not None:
+                for i, ctype in enumerate(types, 1):
+                    c.string(ctype, f"{hp}.{i}.member", min_len=1, max_len=256, pattern=CONTENT_TYPE_PATTERN)
 
 
 def describe(rec: Record) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from .config import Settings
 from .deployment_policy import validate_deployment_config
 from .errors import ValidationException
 from .fleet import Fleet, FleetLauncher, FleetStartError, Instance
+from .limits import InstanceBudget, variant_counts
 from .router import EndpointRoute, Router, VariantRoute
-from .runtime import InstanceHandle, Runtime
+from .runtime import InstanceHandle, Runtime, RuntimeProblem
 from .spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from .store import AlreadyExists, Record, Store
 from .timing import Timing
@@ -74,6 +75,7 @@ class EndpointManager:
         self.runtime = runtime
         self.launcher = launcher
         self.router = router
+        self.instances = InstanceBudget(settings, store)
         # endpoint name -> variant name -> fleet serving it
         self.fleets: dict[str, dict[str, Fleet]] = {}
         self.status: dict[str, str] = {}
@@ -109,6 +111,8 @@ class EndpointManager:
         if self.store.get(KIND, name) is not None:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".')
         config, models = self.snapshot(req["EndpointConfigName"])
+        counts = variant_counts(config["ProductionVariants"], "InitialInstanceCount")
+        self.instances.check_endpoint(name, counts, beside=True)
         spec = {k: v for k, v in req.items() if k != "Tags"}
         state = {"config": config, "models": models, "nextGeneration": 1, "variants": self.desired_variants(config)}
         try:
@@ -260,9 +264,14 @@ class EndpointManager:
             # The fleets' instances and whatever else is left under this name (half-started fleets,
             # earlier generations), all stopped together.
             serving = {(i.handle.variant, i.handle.generation, i.handle.index) for i in instances}
+            try:
+                handles = await asyncio.to_thread(self.runtime.managed)
+            except RuntimeProblem as exc:  # no engine: a daemon start re-runs the teardown of a Deleting endpoint
+                log.warning("endpoint %s stays Deleting: cannot list its containers: %s", name, exc)
+                return
             leftovers = [
                 h
-                for h in await asyncio.to_thread(self.runtime.managed)
+                for h in handles
                 if h.owner_kind == KIND and h.owner == name and (h.variant, h.generation, h.index) not in serving
             ]
             for fleet in fleets:
@@ -357,13 +366,22 @@ class EndpointManager:
             self._monitor.cancel()
 
     async def _monitor_loop(self) -> None:
+        trouble: str | None = None  # the last failure logged: a down engine is logged once, not every second
         while True:
             await asyncio.sleep(self.timing.monitor_interval)
             try:
                 dead = await asyncio.to_thread(self.runtime.dead_containers)
-            except Exception:  # noqa: BLE001 - the engine may hiccup; try again next tick
-                log.exception("monitor: cannot list containers")
+            except Exception as exc:  # noqa: BLE001 - the engine may hiccup; try again next tick
+                if str(exc) != trouble:
+                    if isinstance(exc, RuntimeProblem):
+                        log.warning("monitor: cannot list containers: %s", exc)
+                    else:
+                        log.exception("monitor: cannot list containers")
+                    trouble = str(exc)
                 continue
+            if trouble is not None:
+                log.info("monitor: listing containers works again")
+                trouble = None
             for name, fleets in list(self.fleets.items()):
                 if self.status.get(name) not in ("InService", "Updating"):
                     continue

@@ -11,10 +11,14 @@ import logging
 import uuid
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from .errors import InternalFailure, SageMakerError, SerializationException
+from .daemon_log import one_line
+from .errors import InternalFailure, SageMakerError, SerializationException, ValidationError
+from .invocation_validation import check_invocation
 from .metrics import Metrics
+from .request_body import decode_request
 from .router import MAX_REQUEST_BYTES, Invocation, Router
 from .service import SageMakerService
 
@@ -39,6 +43,11 @@ def _error_response(exc: SageMakerError, *, rest: bool, request_id: str) -> web.
     )
 
 
+def internal_failure(request_id: str) -> InternalFailure:
+    """What the caller learns of a bug: that it happened and where to look, not its internals."""
+    return InternalFailure(f"An internal error occurred. See the daemon log (request id {request_id}).")
+
+
 def build_app(service: SageMakerService, router: Router, metrics: Metrics) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES + 1024 * 1024)
 
@@ -47,52 +56,53 @@ def build_app(service: SageMakerService, router: Router, metrics: Metrics) -> we
         target = request.headers.get("X-Amz-Target", "")
         try:
             handler = service.operation(target)
-            raw = await request.read()
             try:
-                payload = json.loads(raw) if raw.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
-            if not isinstance(payload, dict):
-                raise SerializationException("The request body must be a JSON object.")
+                raw = await request.read()
+            except (aiohttp.ClientPayloadError, ConnectionError) as exc:
+                raise SerializationException(f"The request body could not be read: {exc}") from None
+            payload = decode_request(raw, service.settings.max_request_depth)
             result = await handler(payload)
+            body = json.dumps(result).encode()
         except SageMakerError as exc:
+            # The caller's mistake: one line, no traceback (a flood of bad requests stays cheap).
+            log.info("%s refused: %s: %s", one_line(target, 80), exc.code, one_line(exc.message))
             return _error_response(exc, rest=False, request_id=request_id)
-        except Exception as exc:  # noqa: BLE001 - never leak a traceback as HTML to an SDK
-            log.exception("%s failed", target)
-            return _error_response(
-                InternalFailure(f"Internal error in {target}: {exc}"), rest=False, request_id=request_id
-            )
-        return web.Response(
-            body=json.dumps(result).encode(), content_type=JSON_11, headers={"x-amzn-RequestId": request_id}
-        )
+        except Exception:  # noqa: BLE001 - never leak a traceback or internals to an SDK
+            log.exception("request %s: %s failed", request_id, one_line(target, 80))
+            return _error_response(internal_failure(request_id), rest=False, request_id=request_id)
+        return web.Response(body=body, content_type=JSON_11, headers={"x-amzn-RequestId": request_id})
 
     async def invocations(request: web.Request) -> web.StreamResponse:
         request_id = str(uuid.uuid4())
         h = request.headers
         try:
-            body = await request.read()
-            result = await router.invoke(
-                Invocation(
-                    endpoint=request.match_info["name"],
-                    body=body,
-                    content_type=h.get("Content-Type"),
-                    accept=h.get("Accept"),
-                    custom_attributes=h.get("X-Amzn-SageMaker-Custom-Attributes"),
-                    target_variant=h.get("X-Amzn-SageMaker-Target-Variant"),
-                    target_container=h.get("X-Amzn-SageMaker-Target-Container-Hostname"),
-                    inference_id=h.get("X-Amzn-SageMaker-Inference-Id"),
-                )
+            try:
+                body = await request.read()
+            except (aiohttp.ClientPayloadError, ConnectionError) as exc:
+                raise ValidationError(f"The request body could not be read: {exc}") from None
+            invocation = Invocation(
+                endpoint=request.match_info["name"],
+                body=body,
+                content_type=h.get("Content-Type"),
+                accept=h.get("Accept"),
+                custom_attributes=h.get("X-Amzn-SageMaker-Custom-Attributes"),
+                target_variant=h.get("X-Amzn-SageMaker-Target-Variant"),
+                target_container=h.get("X-Amzn-SageMaker-Target-Container-Hostname"),
+                inference_id=h.get("X-Amzn-SageMaker-Inference-Id"),
             )
+            check_invocation(invocation)
+            result = await router.invoke(invocation)
         except SageMakerError as exc:
             return _error_response(exc, rest=True, request_id=request_id)
         except web.HTTPRequestEntityTooLarge:
-            from .errors import ValidationError
-
             return _error_response(
                 ValidationError(f"Request payload exceeds the maximum of {MAX_REQUEST_BYTES} bytes (6 MB)."),
                 rest=True,
                 request_id=request_id,
             )
+        except Exception:  # noqa: BLE001 - a bug: logged once, the caller gets no internals
+            log.exception("request %s: InvokeEndpoint on %s failed", request_id, one_line(request.path, 120))
+            return _error_response(internal_failure(request_id), rest=True, request_id=request_id)
         headers = {
             "x-Amzn-Invoked-Production-Variant": result.variant,
             "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes or "",

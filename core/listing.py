@@ -14,10 +14,10 @@ from .store import Record
 
 def parse_time(value: Any) -> float:
     """boto3 sends epoch seconds; other clients may send ISO-8601."""
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
         return float(value)
+    except OverflowError:  # an integer too large for a float: no time a record can have
+        raise ValidationException(f"Could not parse timestamp '{value}'.") from None
     except (TypeError, ValueError):
         pass
     try:

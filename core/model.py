@@ -61,7 +61,7 @@ def validate_create_model(req: dict[str, Any]) -> None:
                 env_bytes += _check_container(c, cont, f"containers.{i}.member")
         dicts = [x for x in containers if isinstance(x, dict)]
         hostnames = [x.get("ContainerHostname") for x in dicts]
-        named = [h for h in hostnames if h]
+        named = [h for h in hostnames if h and isinstance(h, str)]  # a non-string is reported above
         if named and len(named) != len(dicts):
             c.rule(
                 "ContainerHostname must be set on every container of the pipeline or on none of them"

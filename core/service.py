@@ -14,15 +14,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import arns, endpoint_config, listing, model
+from .alarms import check_alarm_names
 from .arns import arn
 from .config import Settings
 from .endpoints import STATUSES, EndpointManager
 from .errors import UnknownOperationException, ValidationException
-from .metrics import Metrics
+from .limits import InstanceBudget, variant_counts
+from .metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
 from .store import AlreadyExists, Store
 from .validation import Checker, check_list_request, check_name, prune_nulls
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+MAX_EVENTS = 10_000  # events one Inferpipe.Events call returns
+MAX_LOG_LINES = 10_000  # lines per container one Inferpipe.Logs call returns
+METRICS_SECONDS = BUCKET_SECONDS * KEEP_BUCKETS  # the metrics kept in memory
 
 
 class SageMakerService:
@@ -31,6 +37,7 @@ class SageMakerService:
         self.store = store
         self.endpoints = endpoints
         self.metrics = metrics
+        self.instances = InstanceBudget(settings, store)
         self.started = time.time()
         # Operations other managers contribute (transform jobs...), by their API name.
         self.operations: dict[str, Handler] = {}
@@ -106,6 +113,7 @@ class SageMakerService:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", missing[0])}".')
         if self.store.get("endpoint-config", name) is not None:
             raise ValidationException(f'Cannot create already existing endpoint configuration "{config_arn}".')
+        self.instances.check_variants(variant_counts(req["ProductionVariants"], "InitialInstanceCount").items())
         try:
             with self.store.transaction():
                 self.store.insert("endpoint-config", name, config_arn, req)
@@ -221,6 +229,9 @@ class SageMakerService:
         return {}
 
     async def x_DescribeAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_alarm_names(c, req.get("AlarmNames"))
+        c.raise_if_any()
         alarms = self.endpoints.deployments.alarms
         names = req.get("AlarmNames") or None
         for a in alarms.describe(names):
@@ -228,7 +239,11 @@ class SageMakerService:
         return {"MetricAlarms": alarms.describe(names)}
 
     async def x_DeleteAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
-        self.endpoints.deployments.alarms.delete(list(req.get("AlarmNames") or []))
+        c = Checker()
+        if c.required(req, "AlarmNames", "alarmNames"):
+            check_alarm_names(c, req["AlarmNames"])
+        c.raise_if_any()
+        self.endpoints.deployments.alarms.delete(list(req["AlarmNames"]))
         return {}
 
     async def x_Status(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -246,15 +261,31 @@ class SageMakerService:
         }
 
     async def x_Events(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        c.string(req.get("Kind"), "kind", enum=list(arns.KIND_TO_RESOURCE))
+        c.string(req.get("Name"), "name", max_len=63)
+        c.integer(req.get("Limit"), "limit", minimum=1, maximum=MAX_EVENTS)
+        c.raise_if_any()
         return {"Events": self.store.events(req.get("Kind"), req.get("Name"), int(req.get("Limit") or 200))}
 
     async def x_EndpointMetrics(self, req: dict[str, Any]) -> dict[str, Any]:
-        name = req.get("EndpointName") or ""
+        c = Checker()
+        if c.required(req, "EndpointName", "endpointName"):
+            check_name(c, req["EndpointName"], "endpointName")
+        c.number(req.get("Seconds"), "seconds", minimum=1, maximum=METRICS_SECONDS)
+        c.raise_if_any()
+        name = req["EndpointName"]
         self.endpoints.get(name)
         return {"EndpointName": name, "Metrics": self.metrics.endpoint_summary(name, float(req.get("Seconds") or 300))}
 
     async def x_Logs(self, req: dict[str, Any]) -> dict[str, Any]:
-        name = req.get("EndpointName") or ""
+        c = Checker()
+        if c.required(req, "EndpointName", "endpointName"):
+            check_name(c, req["EndpointName"], "endpointName")
+        check_name(c, req.get("ContainerHostname"), "containerHostname")
+        c.integer(req.get("Tail"), "tail", minimum=1, maximum=MAX_LOG_LINES)
+        c.raise_if_any()
+        name = req["EndpointName"]
         self.endpoints.get(name)
         tail = int(req.get("Tail") or 50)
         want = req.get("ContainerHostname")

@@ -41,6 +41,7 @@ from .chain import new_session
 from .config import Settings
 from .errors import ResourceInUse, ValidationException
 from .fleet import Fleet, FleetLauncher, FleetStartError, Instance
+from .limits import InstanceBudget
 from .minibatch import BatchSettings, FileFailed, FileTransform
 from .records import MULTI_RECORD, SINGLE_RECORD, payload_limit_bytes
 from .runtime import Runtime, RuntimeProblem
@@ -138,6 +139,7 @@ class TransformManager:
         self.store = store
         self.runtime = runtime
         self.launcher = launcher
+        self.instances = InstanceBudget(settings, store)
         self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
 
     def operations(self) -> dict[str, Handler]:
@@ -159,6 +161,7 @@ class TransformManager:
         model = self.store.get("model", spec.model_name)
         if model is None:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", spec.model_name)}".')
+        self.instances.check_total(spec.instance_count, f" for transform job {spec.name}")
         now = round(time.time(), 3)
         state: dict[str, Any] = {"model": model.spec, "startTime": now}
         stored = {k: v for k, v in req.items() if k != "Tags"}

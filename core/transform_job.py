@@ -120,10 +120,10 @@ def validate_create_transform_job(req: dict[str, Any]) -> None:
                 f"MaxConcurrentTransforms ({mct}) multiplied by MaxPayloadInMB ({effective_payload}) must be less"
                 f" than or equal to {MAX_CONCURRENCY_X_PAYLOAD}."
             )
-    source = ((req.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
-    if isinstance(source, dict) and source.get("S3DataType") == "AugmentedManifestFile":
+    source = _dict(_dict(_dict(req.get("TransformInput")).get("DataSource")).get("S3DataSource"))
+    if source.get("S3DataType") == "AugmentedManifestFile":
         c.rule("S3DataType AugmentedManifestFile is not compatible with batch transform: use S3Prefix or ManifestFile.")
-    if isinstance(source, dict) and source.get("S3DataType") == "Converse":
+    if source.get("S3DataType") == "Converse":
         c.rule("S3DataType Converse is not supported for batch transform: use S3Prefix or ManifestFile.")
     if isinstance(dp, dict) and all(isinstance(dp.get(k, ""), str) for k in ("InputFilter", "OutputFilter")):
         for problem in DataProcessing.from_api(dp).validate(content_type, accept, split, assemble):
@@ -221,6 +221,11 @@ def _check_resources(c: Checker, value: Any) -> None:
         max_len=63,
         pattern=AMI_VERSION_PATTERN,
     )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A member that should be a structure, or {} when it is not (its own check reports that)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:

@@ -27,6 +27,8 @@ KMS_PATTERN = r"[a-zA-Z0-9:/_-]*"
 IMAGE_PATTERN = r"[\S]+"
 S3_URI_PATTERN = r"(https|s3)://([^/]+)/?(.*)"
 ALARM_NAME_PATTERN = r"(?!\s*$).+"
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+SPECIAL_FLOATS = ("NaN", "Infinity", "-Infinity")
 
 
 def camel(name: str) -> str:
@@ -129,11 +131,18 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(value, path, "Member must be an integer")
             return False
-        return self._range(value, path, minimum, maximum)
+        # Integer members are 32-bit on the service; a larger number is refused, not carried along.
+        low = INT_MIN if minimum is None else max(minimum, INT_MIN)
+        high = INT_MAX if maximum is None else min(maximum, INT_MAX)
+        return self._range(value, path, low, high)
 
     def number(self, value: Any, path: str, *, minimum: float | None = None, maximum: float | None = None) -> bool:
         if value is None:
             return True
+        if value in SPECIAL_FLOATS:
+            # botocore sends a NaN or infinite float as these strings (the JSON protocols' encoding)
+            self.fail(value, path, "Member must be a finite number")
+            return False
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(value, path, "Member must be a number")
             return False
@@ -186,9 +195,10 @@ class Checker:
                 key = tag["Key"]
                 if self.string(key, f"{p}.key", min_len=1, max_len=128) and not tag_text_ok(key):
                     self.fail(key, f"{p}.key", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
-            value = tag.get("Value")
-            if self.string(value, f"{p}.value", max_len=256) and value is not None and not tag_text_ok(value):
-                self.fail(value, f"{p}.value", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
+            if self.required(tag, "Value", f"{p}.value"):
+                value = tag["Value"]
+                if self.string(value, f"{p}.value", max_len=256) and not tag_text_ok(value):
+                    self.fail(value, f"{p}.value", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
 
     def raise_if_any(self) -> None:
         if self.errors:

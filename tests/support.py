@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,18 @@ class DaemonHandle:
     port: int
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    _http: httpx.Client | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: float = 20) -> None:
-        log = (self.home / "daemon.log").open("ab")
+        # The daemon writes daemon.log itself (rotating it); stdout/stderr only catch early crashes.
+        log = (self.home / "daemon.stderr").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inferpipe.core.daemon"],
-            env=self.env,
+            env={**self.env, "INFERPIPE_LOG_STDERR": "0"},
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -56,9 +59,29 @@ class DaemonHandle:
             except httpx.HTTPError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {(self.home / 'daemon.log').read_text()[-2000:]}")
+                raise RuntimeError(f"daemon exited: {self.log_text()[-2000:]}")
             time.sleep(0.1)
         raise RuntimeError("daemon did not answer")
+
+    def store_snapshot(self) -> tuple[Any, ...]:
+        """Everything the daemon has stored (resources, tags, alarms, the event log's end), read
+        straight from its state.db: what a refused call must leave exactly as it was."""
+        db = sqlite3.connect(f"file:{self.home / 'state.db'}?mode=ro", uri=True)
+        try:
+            return (
+                db.execute("SELECT max(id) FROM events").fetchone(),
+                db.execute("SELECT * FROM resources ORDER BY kind, name_key").fetchall(),
+                db.execute("SELECT * FROM tags ORDER BY arn, key").fetchall(),
+                db.execute("SELECT * FROM alarms ORDER BY name").fetchall(),
+            )
+        finally:
+            db.close()
+
+    def log_text(self) -> str:
+        """Everything the daemon logged (rotated files first), then what it printed outside its log."""
+        files = sorted(self.home.glob("daemon.log.*"), key=lambda p: -int(p.suffix[1:])) + [self.home / "daemon.log"]
+        files.append(self.home / "daemon.stderr")
+        return "".join(p.read_text(errors="replace") for p in files if p.exists())
 
     def stop(self, sig: int = 15) -> None:
         if self.proc and self.proc.poll() is None:
@@ -78,6 +101,24 @@ class DaemonHandle:
             aws_secret_access_key="x",
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70),
         )
+
+    def raw_call(self, target: str, body: bytes, headers: dict[str, str | bytes] | None = None) -> httpx.Response:
+        """A control-plane call with exactly these body bytes (what botocore would refuse to send)."""
+        return self._raw_post(
+            "/", body, {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}, headers
+        )
+
+    def raw_invoke(self, endpoint: str, body: bytes, headers: dict[str, str | bytes] | None = None) -> httpx.Response:
+        """InvokeEndpoint with any path segment and headers (``endpoint`` is sent as given, unescaped)."""
+        return self._raw_post(f"/endpoints/{endpoint}/invocations", body, {}, headers)
+
+    def _raw_post(
+        self, path: str, body: bytes, base: dict[str, str], headers: dict[str, str | bytes] | None
+    ) -> httpx.Response:
+        # The one place raw requests are built: authentication, when the daemon asks for it, goes here.
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=30)
+        return self._http.post(path, content=body, headers={**base, **(headers or {})})
 
     def cli(
         self, *args: str, input: bytes | None = None, check: bool = False, autostart: bool = False

@@ -415,6 +415,50 @@ CASES = [
         ),
         id="tag-key-length-129",
     ),
+    pytest.param(
+        Case(
+            "CreateModel",
+            {"ModelName": "tag-no-value", "PrimaryContainer": c(), "Tags": [{"Key": "k"}]},
+            "1 validation error detected: Value null at 'tags.1.member.value' failed to satisfy constraint:"
+            " Member must not be null",
+            raw=True,
+        ),
+        id="tag-value-missing",
+    ),
+    # --- null members: refused where they are, never stored -----------------------------------------
+    pytest.param(
+        Case(
+            "CreateModel",
+            {"ModelName": "null-container", "Containers": [c(), None]},
+            "1 validation error detected: Value null at 'containers.2.member' failed to satisfy constraint:"
+            " Member must not be null",
+            raw=True,
+        ),
+        id="null-container",
+    ),
+    pytest.param(
+        Case(
+            "CreateModel",
+            {"ModelName": "null-tag", "PrimaryContainer": c(), "Tags": [None]},
+            "1 validation error detected: Value null at 'tags.1.member' failed to satisfy constraint:"
+            " Member must not be null",
+            raw=True,
+        ),
+        id="null-tag",
+    ),
+    pytest.param(
+        Case(
+            "CreateModel",
+            {"ModelName": "null-env", "PrimaryContainer": c(Environment={"A": "1", "B": None})},
+            one(
+                "{A=1, B=null}",
+                "primaryContainer.environment",
+                "Map value must satisfy constraint: [Member must not be null]",
+            ),
+            raw=True,
+        ),
+        id="null-environment-value",
+    ),
     # --- CreateEndpointConfig ---------------------------------------------------------------------------
     pytest.param(
         Case(
@@ -434,6 +478,28 @@ CASES = [
             raw=True,
         ),
         id="config-variants-missing",
+    ),
+    pytest.param(
+        Case(
+            "CreateEndpointConfig",
+            {"EndpointConfigName": "null-variant", "ProductionVariants": [None]},
+            "1 validation error detected: Value null at 'productionVariants.1.member' failed to satisfy constraint:"
+            " Member must not be null",
+            raw=True,
+        ),
+        id="config-null-variant",
+    ),
+    pytest.param(
+        Case(
+            "CreateEndpointConfig",
+            {"EndpointConfigName": "int32", "ProductionVariants": [variant(InitialInstanceCount=2**31)]},
+            one(
+                "2147483648",
+                "productionVariants.1.member.initialInstanceCount",
+                "Member must have value less than or equal to 2147483647",
+            ),
+        ),
+        id="config-instance-count-beyond-32-bits",
     ),
     pytest.param(
         Case(
@@ -717,6 +783,16 @@ CASES = [
             ),
         ),
         id="add-tags-not-an-arn",
+    ),
+    pytest.param(
+        Case(
+            "AddTags",
+            {"ResourceArn": model_arn(EXISTING_MODEL), "Tags": [{"Key": "k"}]},
+            "1 validation error detected: Value null at 'tags.1.member.value' failed to satisfy constraint:"
+            " Member must not be null",
+            raw=True,
+        ),
+        id="add-tags-no-value",
     ),
     pytest.param(
         Case(
