@@ -11,6 +11,10 @@ DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
 
 
+def _csv(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -18,6 +22,9 @@ class Settings:
     port: int = DEFAULT_PORT
     region: str = DEFAULT_REGION
     account: str = ACCOUNT_ID
+    auth: str = "sigv4"  # INFERPIPE_AUTH: sigv4 | none (core/guard.py refuses anything else)
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback ones
+    allowed_origins: tuple[str, ...] = ()  # browser Origins allowed (with CORS); none by default
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -27,6 +34,9 @@ class Settings:
             host=os.environ.get("INFERPIPE_HOST", "127.0.0.1"),
             port=int(os.environ.get("INFERPIPE_PORT", DEFAULT_PORT)),
             region=os.environ.get("INFERPIPE_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            auth=(os.environ.get("INFERPIPE_AUTH") or "sigv4").strip().lower(),
+            allowed_hosts=_csv("INFERPIPE_ALLOWED_HOSTS"),
+            allowed_origins=_csv("INFERPIPE_ALLOWED_ORIGINS"),
         )
 
     @property

@@ -24,6 +24,7 @@ from .config import Settings
 from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
+from .guard import Policy, SetupError
 from .http_api import build_app
 from .metrics import Metrics
 from .modeldata import ModelCache
@@ -77,6 +78,7 @@ class LazyRuntime:
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.policy = Policy.from_settings(settings)  # first: credentials exist before anyone can call
         self.store = Store(settings.db_path)
         self.metrics = Metrics()
         self.runtime = LazyRuntime(settings.home_id)
@@ -104,7 +106,7 @@ class Daemon:
         return {"stopping": True}
 
     async def run(self) -> None:
-        app = build_app(self.service, self.router, self.metrics)
+        app = build_app(self.service, self.router, self.metrics, self.policy)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
@@ -164,6 +166,9 @@ def main() -> int:
     except OSError as exc:
         log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
         return 4
+    except SetupError as exc:
+        log.error("%s", exc)
+        return 2
     finally:
         settings.pid_path.unlink(missing_ok=True)
         lock.close()
