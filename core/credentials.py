@@ -17,7 +17,6 @@ import secrets
 import stat
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 FILE_NAME = "credentials"
@@ -29,11 +28,31 @@ _KEY_ALPHABET = string.ascii_uppercase + "234567"
 OWNER_ONLY = 0o600
 
 
-@dataclass(frozen=True)
 class Credentials:
-    access_key_id: str
-    secret_access_key: str
-    region: str = DEFAULT_REGION
+    """An access key pair and the region it signs for. A plain class, not a dataclass: the CLI's
+    fast path imports this, and dataclasses costs 10 ms of imports there; and its repr must not
+    print the secret into a log or a traceback."""
+
+    __slots__ = ("access_key_id", "secret_access_key", "region")
+
+    def __init__(self, access_key_id: str, secret_access_key: str, region: str = DEFAULT_REGION) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.region = region
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return (self.access_key_id, self.secret_access_key, self.region) == (
+            other.access_key_id,
+            other.secret_access_key,
+            other.region,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable slots: not a dict key
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.access_key_id!r}, <secret>, {self.region!r})"
 
     def as_json(self) -> dict[str, object]:
         return {
