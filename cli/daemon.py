@@ -84,10 +84,9 @@ def logs(
 @daemon_app.command(
     "env",
     epilog=examples(
-        'eval "$(inferpipe daemon env)"   # then boto3.client("sagemaker") needs no endpoint_url or keys',
+        'eval "$(inferpipe daemon env)"',
         "inferpipe daemon env --output json",
-        "inferpipe daemon env --profile inferpipe --write   # then AWS_PROFILE=inferpipe, or"
-        ' boto3.Session(profile_name="inferpipe")',
+        "inferpipe daemon env --profile inferpipe --write",
     ),
 )
 def env(
@@ -104,7 +103,9 @@ def env(
     ),
 ) -> None:
     """How AWS tools reach this daemon: its endpoint for sagemaker and sagemaker-runtime, its
-    credentials and region, as shell exports (or JSON, or a named AWS profile)."""
+    credentials and region, as shell exports (or JSON, or a named AWS profile). After the exports,
+    boto3.client("sagemaker") needs no endpoint_url or keys; after --profile NAME --write, use
+    AWS_PROFILE=NAME or boto3.Session(profile_name=NAME)."""
     if write and not profile:
         raise typer.BadParameter("--write needs --profile NAME", param_hint="--write")
     if profile is not None and not re.fullmatch(r"[A-Za-z0-9_.+-]+", profile):

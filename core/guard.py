@@ -97,6 +97,12 @@ class Policy:
                 raise SetupError(str(exc)) from None
             for warning in warnings:
                 log.warning("%s", warning)
+            log.info(
+                "answering requests signed (SigV4, service sagemaker, region %s) with key %s of %s",
+                creds.region,
+                creds.access_key_id,
+                credentials.path_in(settings.home),
+            )
             verifier = Verifier(creds)
         else:
             log.warning(
