@@ -257,6 +257,19 @@ def test_shutdown_is_refused_unless_signed(daemon: DaemonHandle) -> None:
     assert daemon.cli_json("daemon", "status")["pid"] == daemon.proc.pid
 
 
+def test_a_body_over_the_servers_limit_is_refused_in_each_planes_words(daemon: DaemonHandle) -> None:
+    big = b"x" * (8 * 1024 * 1024)
+    unsigned = post(daemon, "/endpoints/any/invocations", big, {"Content-Type": "text/csv"})
+    assert error_of(unsigned)[:2] == (403, "MissingAuthenticationTokenException")  # refused unread
+    for path, headers, expected in (
+        ("/endpoints/any/invocations", {"Content-Type": "text/csv"}, "ValidationError"),
+        ("/", LIST_MODELS, "ValidationException"),
+    ):
+        status, code, message = error_of(post(daemon, path, big, sign(daemon, path, big, headers)))
+        assert (status, code) == (400, expected)
+        assert re.fullmatch(r"The request body exceeds the daemon's limit of \d+ bytes\.", message)
+
+
 def test_ping_says_only_that_the_daemon_lives_and_for_which_home(daemon: DaemonHandle) -> None:
     assert httpx.get(daemon.url + "/ping", timeout=10).json() == {"status": "ok", "homeId": daemon.home_id}
 
