@@ -163,7 +163,7 @@ class Verifier:
         self._check_scope(fields["Credential"], timestamp)
         self._check_time(timestamp, expires)
         key_id = fields["Credential"].split("/", 1)[0]
-        if not hmac.compare_digest(key_id, self.creds.access_key_id):
+        if not _same(key_id, self.creds.access_key_id):
             raise UnrecognizedClient(UNKNOWN_KEY)
         signed = tuple(h for h in fields["SignedHeaders"].lower().split(";") if h)
         if "host" not in signed:
@@ -274,8 +274,14 @@ class Verifier:
         signer = _AsSigned(self.creds, self.service, signed, self._key_for(claim.timestamp[:8]))
         canonical = signer.canonical_request(request)
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
-        if not hmac.compare_digest(expected, claim.signature):
+        if not _same(expected, claim.signature):
             raise InvalidSignature(BAD_SIGNATURE)
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality that also takes what a client may send: hmac.compare_digest refuses
+    str with non-ASCII characters (a TypeError, so a 500), bytes it compares whatever they hold."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
 def _from_http_date(value: str) -> str:

@@ -175,6 +175,14 @@ def test_a_malformed_header_is_an_incomplete_signature(header: str, message: str
     assert exc.value.message == message
 
 
+def test_non_ascii_key_or_signature_is_refused_not_crashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    req = botocore_signed(monkeypatch=monkeypatch)
+    for old, new in ((CREDS.access_key_id, "IPAKTESTTESTTESTTESé"), ("Signature=", "Signature=é")):
+        headers = arrived(req, Authorization=req.headers["Authorization"].replace(old, new))
+        with pytest.raises((UnrecognizedClient, InvalidSignature)):
+            check(req, headers)
+
+
 def test_unknown_key_and_wrong_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UnrecognizedClient) as exc:
         check(
