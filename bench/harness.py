@@ -21,6 +21,10 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from inferpipe.core import credentials
+from inferpipe.core.client import SigV4
+from inferpipe.core.credentials import Credentials
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 ECHO_IMAGE = "inferpipe-test/echo:1"
@@ -114,13 +118,26 @@ class Daemon:
         """The daemon leaves containers running when it stops (the next one re-adopts them): remove them."""
         remove_labelled(f"inferpipe.home={self.home_id}")
 
+    @property
+    def credentials(self) -> Credentials:
+        """The daemon's own credentials, from its home (it writes them when it starts)."""
+        creds = credentials.load(self.home)
+        if creds is None:
+            raise RuntimeError(f"no credentials in {self.home}: did the daemon start?")
+        return creds
+
+    @property
+    def auth(self) -> SigV4:
+        return SigV4(self.home)
+
     def client(self, service: str) -> Any:
+        creds = self.credentials
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
+            region_name=creds.region,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120, max_pool_connections=4),
         )
 
@@ -131,6 +148,7 @@ class Daemon:
             content=json.dumps(body),
             headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
             timeout=30,
+            auth=self.auth,
         )
         data: dict[str, Any] = resp.json()
         if resp.status_code >= 300:
@@ -252,7 +270,7 @@ class Bench:
 
     def prometheus_totals(self) -> dict[str, float]:
         """Cumulative counters for the endpoint under test, keyed by metric name (no container series)."""
-        text = httpx.get(f"{self.daemon.url}/metrics", timeout=10).text
+        text = httpx.get(f"{self.daemon.url}/metrics", timeout=10, auth=self.daemon.auth).text
         out: dict[str, float] = {}
         needle = f'endpoint="{self.endpoint}"'
         for line in text.splitlines():

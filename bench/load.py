@@ -30,6 +30,9 @@ from typing import Any
 
 import aiohttp
 
+from inferpipe.core import signing
+from inferpipe.core.credentials import Credentials
+
 CONTENT_TYPE = "application/octet-stream"
 
 
@@ -44,6 +47,7 @@ class LoadSpec:
     timeline: bool = False  # keep (start, latency, ok) per request
     timeout: float = 60.0
     check_echo: bool = True  # the echo containers return their input: a response of another size is a failure
+    credentials: Credentials | None = None  # sign each request (SigV4) with these: the daemon requires it
 
 
 @dataclass
@@ -73,12 +77,30 @@ class _Failure(Exception):
     pass
 
 
-async def _one(session: aiohttp.ClientSession, urls: tuple[str, ...], body: bytes, check: bool) -> None:
+def _signed(url: str, headers: dict[str, str], body_sha256: str, creds: Credentials | None) -> dict[str, str]:
+    """`headers` plus a SigV4 signature, as any SDK client would send; the body's hash is computed
+    once per run (the body never changes), so the client pays only the HMACs (about 30 us)."""
+    if creds is None:
+        return headers
+    with_host = {**headers, "Host": signing.host_header(url)}
+    return {**with_host, **signing.sign("POST", url, with_host, b"", creds, body_sha256=body_sha256)}
+
+
+async def _one(
+    session: aiohttp.ClientSession,
+    urls: tuple[str, ...],
+    body: bytes,
+    check: bool,
+    creds: Credentials | None = None,
+    body_sha256: str = "",
+) -> None:
     """One logical request: the body through every URL in turn, as the daemon's router does it."""
     data = body
     content_type = CONTENT_TYPE
     for url in urls:
-        async with session.post(url, data=data, headers={"Content-Type": content_type}) as resp:
+        digest = body_sha256 if data is body else signing.payload_hash(data)
+        headers = _signed(url, {"Content-Type": content_type}, digest, creds)
+        async with session.post(url, data=data, headers=headers) as resp:
             payload = await resp.read()
             if resp.status != 200:
                 raise _Failure(f"HTTP {resp.status}: {payload[:120].decode(errors='replace')}")
@@ -90,6 +112,7 @@ async def _one(session: aiohttp.ClientSession, urls: tuple[str, ...], body: byte
 
 async def _run(spec: LoadSpec, stop: EventType) -> LoadResult:
     body = (b"0123456789abcdef" * (spec.body_size // 16 + 1))[: spec.body_size]
+    body_sha256 = signing.payload_hash(body)
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=120, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=spec.timeout)
     latencies: list[float] = []
@@ -111,7 +134,7 @@ async def _run(spec: LoadSpec, stop: EventType) -> LoadResult:
             t0 = time.perf_counter()
             ok = True
             try:
-                await _one(session, spec.urls, body, spec.check_echo)
+                await _one(session, spec.urls, body, spec.check_echo, spec.credentials, body_sha256)
             except (aiohttp.ClientError, OSError, TimeoutError, _Failure) as exc:
                 ok = False
                 if counted:

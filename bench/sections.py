@@ -216,6 +216,7 @@ def measure_pair(ctx: Ctx, concurrency: int, body_size: int, duration: float) ->
                 duration=None if requests else per_round,
                 requests=requests,
                 warmup=ctx.warmup,
+                credentials=b.daemon.credentials if side == "daemon" else None,
             )
             ctx.log(f"  {side:6} c={concurrency:<3} body={body_size:>8} B  ({spec.duration or spec.requests})")
             if side == "daemon":
@@ -468,6 +469,7 @@ def section_update(ctx: Ctx) -> SectionResult:
                 body_size=SMALL_BODY,
                 timeline=True,
                 warmup=ctx.warmup,
+                credentials=b.daemon.credentials,
             )
         ).start()
         final: dict[str, Any] = {}
@@ -558,6 +560,7 @@ def _machine_floor(ctx: Ctx, out: SectionResult, steady: float) -> None:
             body_size=SMALL_BODY,
             timeline=True,
             warmup=ctx.warmup,
+            credentials=b.daemon.credentials,
         )
     ).start()
     try:
@@ -657,10 +660,11 @@ def section_cli(ctx: Ctx) -> SectionResult:
     aws, how = awscli(ctx.log)
     work = tempfile.mkdtemp(prefix="inferpipe-bench-cli-")
     env = dict(b.daemon.env)
+    creds = b.daemon.credentials
     env.update(
-        AWS_ACCESS_KEY_ID="x",
-        AWS_SECRET_ACCESS_KEY="x",
-        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID=creds.access_key_id,
+        AWS_SECRET_ACCESS_KEY=creds.secret_access_key,
+        AWS_DEFAULT_REGION=creds.region,
         AWS_CONFIG_FILE=str(Path(work) / "aws-config"),  # never read the user's files
         AWS_SHARED_CREDENTIALS_FILE=str(Path(work) / "aws-credentials"),
         AWS_EC2_METADATA_DISABLED="true",

@@ -32,7 +32,7 @@ class Ctx:
             if not url:
                 start_daemon(self.settings)
                 url = self.settings.url
-            self._client = ApiClient(url)
+            self._client = ApiClient(url, home=self.settings.home)
         return self._client
 
 

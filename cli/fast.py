@@ -4,6 +4,8 @@
 costs ten times the request itself. This module uses the standard library only and handles just
 the ordinary case; anything else (help, an option it does not know, no daemon of this home
 answering yet) returns None and the full CLI takes over, so there is one owner for every message.
+It signs with inferpipe.core.signing, the standard-library signer (botocore's import alone would
+double this path's time).
 """
 
 from __future__ import annotations
@@ -87,13 +89,16 @@ def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]] | None:
     return opts, positional
 
 
+def _home() -> Path:
+    return Path(os.environ.get("INFERPIPE_HOME") or Path.home() / ".inferpipe").expanduser().resolve()
+
+
 def _daemon_url(opts: dict[str, str]) -> str | None:
     url = opts.get("endpoint_url") or os.environ.get("INFERPIPE_URL")
     if url:
         return url
     # Only this home's running daemon leaves its pid file; otherwise the full CLI starts one.
-    home = Path(os.environ.get("INFERPIPE_HOME") or Path.home() / ".inferpipe").expanduser()
-    if not (home / "daemon.pid").exists():
+    if not (_home() / "daemon.pid").exists():
         return None
     return f"http://127.0.0.1:{os.environ.get('INFERPIPE_PORT', DEFAULT_PORT)}"
 
@@ -128,10 +133,17 @@ def run(argv: list[str]) -> int | None:
         opts.get("target_container_hostname"),
         opts.get("inference_id"),
     )
+    from inferpipe.core import credentials, signing  # standard library only, like this module
+
     parts = urllib.parse.urlsplit(url)
+    path = f"/endpoints/{urllib.parse.quote(endpoint)}/invocations"
+    headers["Host"] = signing.host_header(url)
+    creds = credentials.for_client(_home(), os.environ)
+    if creds is not None:  # none: the daemon explains what is missing
+        headers.update(signing.sign("POST", f"{parts.scheme}://{parts.netloc}{path}", headers, body, creds))
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=75)
     try:
-        conn.request("POST", f"/endpoints/{urllib.parse.quote(endpoint)}/invocations", body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read()
     except OSError:

@@ -1,5 +1,6 @@
-"""The API client the CLI uses: SageMaker JSON 1.1 calls over httpx, and the daemon's lifecycle
-(start it detached when none answers, stop it gracefully)."""
+"""The API client the CLI uses: SageMaker JSON 1.1 calls over httpx, signed (SigV4) with the
+home's credentials, and the daemon's lifecycle (start it detached when none answers, stop it
+gracefully)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from . import daemon_log
+from . import credentials, daemon_log, signing
 from .config import Settings
 
 
@@ -42,10 +45,30 @@ class InvokeResult:
     custom_attributes: str | None
 
 
+class SigV4(httpx.Auth):
+    """Signs every request with the home's credentials (or the AWS environment variables), looked
+    up again until found: the daemon this client is about to start writes them when it starts."""
+
+    requires_request_body = True
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._creds: credentials.Credentials | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._creds is None:
+            self._creds = credentials.for_client(self.home, os.environ)
+        if self._creds is not None:  # none at all: send it unsigned and let the daemon say why
+            request.headers.update(
+                signing.sign(request.method, str(request.url), request.headers, request.content, self._creds)
+            )
+        yield request
+
+
 class ApiClient:
-    def __init__(self, url: str, timeout: float = 75.0) -> None:
+    def __init__(self, url: str, timeout: float = 75.0, home: Path | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, auth=SigV4(home or Settings.from_env().home))
 
     def close(self) -> None:
         self._http.close()
@@ -86,12 +109,19 @@ class ApiClient:
             resp.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
         )
 
-    def status(self) -> dict[str, Any] | None:
+    def ping(self) -> dict[str, Any] | None:
+        """The unsigned liveness answer ({"status": "ok", "homeId": ...}), None when none answers."""
         try:
             resp = self._http.get("/ping", timeout=2.0)
             return resp.json() if resp.status_code == 200 else None
         except (httpx.TransportError, ValueError):
             return None
+
+    def status(self) -> dict[str, Any] | None:
+        """The daemon's url, pid, version, home... (a signed call); None when none answers."""
+        if self.ping() is None:
+            return None
+        return self.call("Status", prefix="Inferpipe")
 
 
 def daemon_command() -> list[str]:
@@ -100,11 +130,11 @@ def daemon_command() -> list[str]:
 
 def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
     """Start a detached daemon for this home and return its status once it answers."""
-    client = ApiClient(settings.url)
-    status = client.status()
-    if status is not None:
-        _check_home(status, settings)
-        return status
+    client = ApiClient(settings.url, home=settings.home)
+    ping = client.ping()
+    if ping is not None:
+        _check_home(ping, settings)
+        return client.call("Status", prefix="Inferpipe")
     settings.home.mkdir(parents=True, exist_ok=True)
     # The daemon writes (and rotates) daemon.log itself; its stdout/stderr only catch a crash
     # before logging starts, so they go to a file emptied at every start.
@@ -123,9 +153,10 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
         )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        status = client.status()
-        if status is not None:
-            return status
+        ping = client.ping()
+        if ping is not None:
+            _check_home(ping, settings)
+            return client.call("Status", prefix="Inferpipe")
         code = proc.poll()
         if code is not None:
             tail = (daemon_log.crash_text(settings) or "\n".join(daemon_log.tail(settings, 3))).splitlines()[-3:]
@@ -139,21 +170,25 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
     )
 
 
-def _check_home(status: dict[str, Any], settings: Settings) -> None:
-    if status.get("home") and status["home"] != str(settings.home):
+def _check_home(ping: dict[str, Any], settings: Settings) -> None:
+    if ping.get("homeId") and ping["homeId"] != settings.home_id:
         raise DaemonUnavailable(
-            f"The daemon at {settings.url} serves another home ({status['home']}), not {settings.home}."
+            f"The daemon at {settings.url} serves another home, not {settings.home}."
             " Set INFERPIPE_PORT to a free port for this home, or INFERPIPE_HOME to that one."
         )
 
 
 def stop_daemon(settings: Settings, wait: float = 20.0) -> bool:
     """Ask the daemon to stop and wait until it is gone. False if none was running."""
-    client = ApiClient(settings.url)
-    status = client.status()
-    if status is None:
+    client = ApiClient(settings.url, home=settings.home)
+    ping = client.ping()
+    if ping is None:
         return False
-    pid = int(status.get("pid", 0))
+    _check_home(ping, settings)
+    try:
+        pid = int(settings.pid_path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
     try:
         client.call("Shutdown", prefix="Inferpipe")
     except (ApiError, DaemonUnavailable):
@@ -161,7 +196,7 @@ def stop_daemon(settings: Settings, wait: float = 20.0) -> bool:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if client.status() is None and not _alive(pid):
+        if client.ping() is None and not _alive(pid):
             return True
         time.sleep(0.1)
     if pid and _alive(pid):

@@ -43,6 +43,10 @@ def _int_env(name: str, default: int, minimum: int, maximum: int | None = None) 
     return value
 
 
+def _csv(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -58,6 +62,9 @@ class Settings:
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
     log_stderr: bool = True
+    auth: str = "sigv4"  # INFERPIPE_AUTH: sigv4 | none (core/guard.py refuses anything else)
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback ones
+    allowed_origins: tuple[str, ...] = ()  # browser Origins allowed (with CORS); none by default
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +88,9 @@ class Settings:
             # at least 1: with no backup file, RotatingFileHandler never rolls over and the log grows
             log_backups=_int_env("INFERPIPE_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, 1),
             log_stderr=os.environ.get("INFERPIPE_LOG_STDERR", "1").strip() not in ("0", "false", "no"),
+            auth=(os.environ.get("INFERPIPE_AUTH") or "sigv4").strip().lower(),
+            allowed_hosts=_csv("INFERPIPE_ALLOWED_HOSTS"),
+            allowed_origins=_csv("INFERPIPE_ALLOWED_ORIGINS"),
         )
 
     @property

@@ -22,6 +22,7 @@ from aiohttp import web
 from . import daemon_log
 from .config import SettingError, Settings
 from .engine import build_engine
+from .guard import Policy, SetupError
 from .http_api import build_app
 from .runtime import DockerRuntime
 
@@ -69,6 +70,7 @@ class LazyRuntime:
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.policy = Policy.from_settings(settings)  # first: credentials exist before anyone can call
         self.runtime = LazyRuntime(settings.home_id)
         cap = os.environ.get("INFERPIPE_MAX_STARTUP_HEALTH_TIMEOUT")
         self.engine = build_engine(
@@ -92,7 +94,7 @@ class Daemon:
         return {"stopping": True}
 
     async def run(self) -> None:
-        app = build_app(self.service, self.router, self.metrics)
+        app = build_app(self.service, self.router, self.metrics, self.policy)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
@@ -138,6 +140,9 @@ def main() -> int:
     except OSError as exc:
         log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
         return 4
+    except SetupError as exc:
+        log.error("%s", exc)
+        return 2
     finally:
         settings.pid_path.unlink(missing_ok=True)
         lock.close()

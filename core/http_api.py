@@ -16,6 +16,7 @@ from aiohttp import web
 
 from .daemon_log import one_line
 from .errors import InternalFailure, SageMakerError, SerializationException, ValidationError
+from .guard import Policy, middleware
 from .invocation_validation import check_invocation
 from .metrics import Metrics
 from .request_body import decode_request
@@ -48,8 +49,10 @@ def internal_failure(request_id: str) -> InternalFailure:
     return InternalFailure(f"An internal error occurred. See the daemon log (request id {request_id}).")
 
 
-def build_app(service: SageMakerService, router: Router, metrics: Metrics) -> web.Application:
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES + 1024 * 1024)
+def build_app(service: SageMakerService, router: Router, metrics: Metrics, policy: Policy) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES + 1024 * 1024, middlewares=[middleware(policy, _error_response)]
+    )
 
     async def control_plane(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
@@ -117,7 +120,10 @@ def build_app(service: SageMakerService, router: Router, metrics: Metrics) -> we
         return web.Response(text=metrics.prometheus(), content_type="text/plain")
 
     async def health(_request: web.Request) -> web.Response:
-        return web.json_response(await service.x_Status({}))
+        # Unsigned, so it says only that a daemon lives here and for which home (a hash of its
+        # path: the CLI's way to tell its own daemon from another home's on the same port).
+        # Everything else (pid, version, home path) is the signed Inferpipe.Status.
+        return web.json_response({"status": "ok", "homeId": service.settings.home_id})
 
     app.router.add_post("/", control_plane)
     app.router.add_post("/endpoints/{name}/invocations", invocations)

@@ -11,13 +11,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
+from botocore import xform_name
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials as BotocoreCredentials
+
+from inferpipe.core import credentials
+from inferpipe.core.credentials import Credentials
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,6 +34,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class SignedByBotocore(httpx.Auth):
+    """httpx requests signed by botocore itself (not by the CLI's own signer): raw HTTP in the
+    tests then checks the daemon against the reference implementation."""
+
+    requires_request_body = True
+
+    def __init__(self, creds: Credentials) -> None:
+        self.creds = creds
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        signed = {
+            k: v for k, v in request.headers.items() if k.lower() == "content-type" or k.lower().startswith("x-am")
+        }
+        aws = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=signed)
+        boto = BotocoreCredentials(self.creds.access_key_id, self.creds.secret_access_key)
+        SigV4Auth(boto, "sagemaker", self.creds.region).add_auth(aws)
+        request.headers["Authorization"] = aws.headers["Authorization"]
+        request.headers["X-Amz-Date"] = aws.headers["X-Amz-Date"]
+        yield request
 
 
 @dataclass
@@ -39,6 +68,19 @@ class DaemonHandle:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credentials(self) -> Credentials:
+        """The daemon's own credentials, as it wrote them in its home when it started."""
+        creds = credentials.load(self.home)
+        if creds is None:
+            raise AssertionError(f"no credentials in {self.home} (was the daemon started with INFERPIPE_AUTH=none?)")
+        return creds
+
+    @property
+    def auth(self) -> SignedByBotocore:
+        """For raw httpx calls: `httpx.post(daemon.url + "/", ..., auth=daemon.auth)`."""
+        return SignedByBotocore(self.credentials)
 
     def start(self, wait: float = 20) -> None:
         # The daemon writes daemon.log itself (rotating it); stdout/stderr only catch early crashes.
@@ -93,12 +135,13 @@ class DaemonHandle:
                 self.proc.wait(5)
 
     def client(self, service: str = "sagemaker") -> Any:
+        creds = self.credentials
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
+            region_name=creds.region,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70),
         )
 
@@ -115,9 +158,11 @@ class DaemonHandle:
     def _raw_post(
         self, path: str, body: bytes, base: dict[str, str], headers: dict[str, str | bytes] | None
     ) -> httpx.Response:
-        # The one place raw requests are built: authentication, when the daemon asks for it, goes here.
+        # The one place raw requests are built: signed with the daemon's own credentials unless it
+        # runs with INFERPIPE_AUTH=none.
         if self._http is None:
-            self._http = httpx.Client(base_url=self.url, timeout=30)
+            signed = self.env.get("INFERPIPE_AUTH", "sigv4") != "none"
+            self._http = httpx.Client(base_url=self.url, timeout=30, auth=self.auth if signed else None)
         return self._http.post(path, content=body, headers={**base, **(headers or {})})
 
     def cli(
@@ -178,6 +223,23 @@ def make_daemon(**extra_env: str) -> DaemonHandle:
     )
     env.pop("AWS_PROFILE", None)
     return DaemonHandle(home, port, env)
+
+
+def raw_response(client: Any, operation: str, **params: Any) -> Any:
+    """Call `operation` through boto3 (signed like any call) and return the daemon's JSON as it
+    was sent: boto3 drops the members its model does not know (InferpipeInstances...)."""
+    captured: dict[str, bytes] = {}
+
+    def keep(http_response: Any, **_: Any) -> None:
+        captured["body"] = http_response.content
+
+    event = f"after-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    client.meta.events.register(event, keep, unique_id=f"raw-{id(captured)}")
+    try:
+        getattr(client, xform_name(operation))(**params)
+    finally:
+        client.meta.events.unregister(event, unique_id=f"raw-{id(captured)}")
+    return json.loads(captured["body"])
 
 
 def cleanup(d: DaemonHandle) -> None:

@@ -25,14 +25,18 @@ LABELS=$HERE/artifacts/v$VERSION/heldout_labels.csv
 head -8 "$ROWS" | inferpipe invoke wine --content-type text/csv --accept text/csv > /tmp/inferpipe-demo.out
 paste -d'|' <(head -8 "$LABELS") /tmp/inferpipe-demo.out | sed 's/|/  |  /'
 
-PORT=${INFERPIPE_PORT:-8765}
+read -r URL REGION < <(inferpipe daemon env --output json \
+  | "$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(d["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"], d["AWS_REGION"])')
 cat <<MSG
 
 The endpoint "wine" keeps running (2 instances x 3 containers: docker ps --filter label=inferpipe).
-  curl:   curl -s -X POST http://127.0.0.1:$PORT/endpoints/wine/invocations -H 'Content-Type: text/csv' \\
+The daemon answers only requests signed with its own credentials; \`inferpipe daemon env\` exports them
+(with its endpoint and region) for boto3, the AWS CLI and curl:
+  env:    eval "\$(inferpipe daemon env)"
+  curl:   curl -s --aws-sigv4 "aws:amz:$REGION:sagemaker" --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" \\
+            -X POST $URL/endpoints/wine/invocations -H 'Content-Type: text/csv' \\
             -H 'Accept: application/json' --data-binary @<(head -2 ${ROWS#"$ROOT"/})
-  boto3:  boto3.client("sagemaker-runtime", endpoint_url="http://127.0.0.1:$PORT", region_name="us-east-1",
-            aws_access_key_id="x", aws_secret_access_key="x").invoke_endpoint(EndpointName="wine",
+  boto3:  boto3.client("sagemaker-runtime").invoke_endpoint(EndpointName="wine",
             ContentType="text/csv", Body=open("${ROWS#"$ROOT"/}").readline())
   more:   source .venv/bin/activate; inferpipe describe-endpoint --endpoint-name wine
   update: make demo-update   (version 2, canary blue/green guarded by a 5xx alarm, shown live)

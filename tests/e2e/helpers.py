@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
-from support import wait_endpoint, wait_gone
+from support import raw_response, wait_endpoint, wait_gone
 
 
 def unique(prefix: str) -> str:
@@ -69,12 +69,7 @@ def teardown(sm: Any, name: str) -> None:
 
 def container_ports(sm: Any, name: str) -> dict[str, list[int]]:
     """hostname -> published 127.0.0.1 ports (one per instance), from the extra Describe field."""
-    # boto3 drops fields its model does not know, so read the raw response
-    desc = httpx.post(
-        sm.meta.endpoint_url,
-        json={"EndpointName": name},
-        headers={"X-Amz-Target": "SageMaker.DescribeEndpoint", "Content-Type": "application/x-amz-json-1.1"},
-    ).json()
+    desc = raw_response(sm, "DescribeEndpoint", EndpointName=name)
     ports: dict[str, list[int]] = {}
     for inst in desc["InferpipeInstances"]:
         for c in inst["Containers"]:

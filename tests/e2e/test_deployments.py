@@ -18,14 +18,15 @@ from support import DaemonHandle, wait_endpoint
 class Load:
     """Several concurrent clients invoking the endpoint until stopped; records every outcome."""
 
-    def __init__(self, url: str, name: str, clients: int = 4) -> None:
-        self.url = f"{url}/endpoints/{name}/invocations"
+    def __init__(self, daemon: DaemonHandle, name: str, clients: int = 4) -> None:
+        self.url = f"{daemon.url}/endpoints/{name}/invocations"
+        self.auth = daemon.auth
         self.results: list[tuple[float, int, str]] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
     def _run(self) -> None:
-        with httpx.Client(timeout=70) as client:
+        with httpx.Client(timeout=70, auth=self.auth) as client:
             while not self._stop.is_set():
                 t = time.monotonic()
                 try:
@@ -49,11 +50,12 @@ class Load:
         return [r for r in self.results if r[1] != 200]
 
 
-def raw_describe(url: str, name: str) -> dict[str, Any]:
+def raw_describe(daemon: DaemonHandle, name: str) -> dict[str, Any]:
     return httpx.post(
-        url,
+        daemon.url,
         json={"EndpointName": name},
         headers={"X-Amz-Target": "SageMaker.DescribeEndpoint", "Content-Type": "application/x-amz-json-1.1"},
+        auth=daemon.auth,
     ).json()
 
 
@@ -67,10 +69,12 @@ def wait_update_done(sm: Any, name: str, timeout: float = 180) -> dict[str, Any]
     raise AssertionError(f"{name} still Updating after {timeout} s")
 
 
-def wait_phase(url: str, name: str, phase: str, step: str | None = None, timeout: float = 120) -> dict[str, Any]:
+def wait_phase(
+    daemon: DaemonHandle, name: str, phase: str, step: str | None = None, timeout: float = 120
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        desc = raw_describe(url, name)
+        desc = raw_describe(daemon, name)
         live = desc.get("InferpipeDeployment") or {}
         if live.get("Phase") == phase and (step is None or live.get("Step") == step):
             return desc
@@ -139,7 +143,7 @@ def policy(kind: str, wait: int, size: int | None = None, alarms: list[str] | No
 
 def test_all_at_once_canary_and_linear_updates_lose_no_request(sm, daemon, blue_green):  # noqa: ANN001
     name = blue_green
-    with Load(daemon.url, name) as load:
+    with Load(daemon, name) as load:
         time.sleep(0.5)
         # ALL_AT_ONCE (the default policy) blue -> green
         sm.update_endpoint(EndpointName=name, EndpointConfigName=f"{name}-green")
@@ -150,11 +154,11 @@ def test_all_at_once_canary_and_linear_updates_lose_no_request(sm, daemon, blue_
         sm.update_endpoint(
             EndpointName=name, EndpointConfigName=f"{name}-blue", DeploymentConfig=policy("CANARY", 6, 25)
         )
-        desc = wait_phase(daemon.url, name, "Baking", "1/2")
+        desc = wait_phase(daemon, name, "Baking", "1/2")
         assert desc["EndpointStatus"] == "Updating"
         assert desc["PendingDeploymentSummary"]["EndpointConfigName"] == f"{name}-blue"
         assert desc["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"][0]["Status"] == "Baking"
-        with httpx.Client() as client:
+        with httpx.Client(auth=daemon.auth) as client:
             bodies = [client.post(f"{daemon.url}/endpoints/{name}/invocations", content=b"s").text for _ in range(200)]
         new_share = sum("|v2@" not in b for b in bodies) / len(bodies)  # blue is the new fleet here
         assert 0.15 <= new_share <= 0.35, f"canary share {new_share:.2f}, configured 25% (tolerance 10 points)"
@@ -165,7 +169,7 @@ def test_all_at_once_canary_and_linear_updates_lose_no_request(sm, daemon, blue_
         sm.update_endpoint(
             EndpointName=name, EndpointConfigName=f"{name}-green", DeploymentConfig=policy("LINEAR", 2, 50)
         )
-        wait_phase(daemon.url, name, "Baking", "2/2")
+        wait_phase(daemon, name, "Baking", "2/2")
         desc = wait_update_done(sm, name)
         assert desc["EndpointConfigName"] == f"{name}-green"
         time.sleep(0.5)
@@ -184,7 +188,7 @@ def test_broken_green_fleet_rolls_back_with_no_failed_request(sm, daemon, blue_g
         ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-broken", "InitialInstanceCount": 1}],
     )
     before = generations(daemon, name)
-    with Load(daemon.url, name) as load:
+    with Load(daemon, name) as load:
         sm.update_endpoint(EndpointName=name, EndpointConfigName=f"{name}-broken")
         desc = wait_update_done(sm, name)
     assert desc["EndpointStatus"] == "InService"
@@ -228,7 +232,7 @@ def test_alarm_during_bake_rolls_back(sm, daemon, blue_green, echo_image):  # no
         EndpointConfigName=f"{name}-slow",
         ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-slow", "InitialInstanceCount": 2}],
     )
-    with Load(daemon.url, name) as load:
+    with Load(daemon, name) as load:
         time.sleep(11)  # a clean period first, so the alarm is OK when the update starts
         sm.update_endpoint(
             EndpointName=name,
@@ -267,7 +271,7 @@ def test_update_validation(sm, daemon, blue_green):  # noqa: ANN001
         sm.update_endpoint(EndpointName=name, EndpointConfigName=f"{name}-blue")
     assert (
         err.value.response["Error"]["Message"]
-        == f'Cannot update in-progress endpoint "{raw_describe(daemon.url, name)["EndpointArn"]}".'
+        == f'Cannot update in-progress endpoint "{raw_describe(daemon, name)["EndpointArn"]}".'
     )
     wait_update_done(sm, name)
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
@@ -287,7 +291,7 @@ def test_weights_and_capacities(sm, rt, daemon, echo_image):  # noqa: ANN001
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     try:
         wait_endpoint(sm, name)
-        with Load(daemon.url, name, clients=2) as load:
+        with Load(daemon, name, clients=2) as load:
             sm.update_endpoint_weights_and_capacities(
                 EndpointName=name,
                 DesiredWeightsAndCapacities=[
@@ -339,7 +343,7 @@ def test_sigkill_during_canary_bake_converges(own_daemon, echo_image):  # noqa: 
     sm.update_endpoint(
         EndpointName=name, EndpointConfigName=f"{name}-green", DeploymentConfig=policy("CANARY", 300, 50)
     )
-    wait_phase(d.url, name, "Baking", "1/2")
+    wait_phase(d, name, "Baking", "1/2")
     assert len(generations(d, name)) == 2
     d.stop(sig=9)
     d.start()

@@ -78,6 +78,7 @@ def raw_describe(daemon: DaemonHandle, name: str) -> dict[str, Any]:
         json={"TransformJobName": name},
         headers={"X-Amz-Target": "SageMaker.DescribeTransformJob", "Content-Type": "application/x-amz-json-1.1"},
         timeout=10,
+        auth=daemon.auth,
     )
     return resp.json()
 

@@ -839,14 +839,15 @@ def existing(sm: Any) -> None:
         sm.create_endpoint_config(EndpointConfigName=EXISTING_CONFIG, ProductionVariants=[variant()])
 
 
-def send(sm: Any, url: str, case: Case) -> tuple[str, str, int]:
+def send(sm: Any, daemon: Any, case: Case) -> tuple[str, str, int]:
     """(code, message, HTTP status) of a call that must fail."""
     if case.raw:
         resp = httpx.post(
-            url + "/",
+            daemon.url + "/",
             content=json.dumps(case.request),
             headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"SageMaker.{case.operation}"},
             timeout=30,
+            auth=daemon.auth,
         )
         body = resp.json() if resp.content else {}
         return body.get("__type", f"<none: {resp.text[:200]}>"), body.get("message", ""), resp.status_code
@@ -861,7 +862,7 @@ def send(sm: Any, url: str, case: Case) -> tuple[str, str, int]:
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_refused_and_changes_nothing(sm: Any, daemon: Any, case: Case) -> None:
     before = everything(sm)
-    code, message, status = send(sm, daemon.url, case)
+    code, message, status = send(sm, daemon, case)
     assert code == "ValidationException"
     assert status == 400
     if isinstance(case.message, re.Pattern):

@@ -23,6 +23,7 @@ from support import REPO, free_port
 from typer.testing import CliRunner
 
 from inferpipe.cli.main import app
+from inferpipe.core import credentials
 from inferpipe.core.version import VERSION
 
 EXE = str(Path(sys.executable).parent / "inferpipe")
@@ -217,6 +218,7 @@ def test_output_json_is_the_api_response_itself(daemon: Any) -> None:
         daemon.url + "/",
         content=json.dumps({"ModelName": name}),
         headers={"X-Amz-Target": "SageMaker.DescribeModel", "Content-Type": "application/x-amz-json-1.1"},
+        auth=daemon.auth,
     ).json()
     assert described == wire
     listed = ok(daemon.env, "list-models", "--name-contains", name, "--output", "json")
@@ -445,12 +447,14 @@ def test_first_command_starts_the_daemon_and_boto3_sees_its_work(fresh_home: dic
     assert status["home"] == str(home.resolve())
     assert status["url"] == f"http://127.0.0.1:{fresh_home['INFERPIPE_PORT']}"
     assert (home / "state.db").exists() and (home / "daemon.log").exists()
+    creds = credentials.load(home)
+    assert creds is not None
     sm = boto3.client(
         "sagemaker",
         endpoint_url=status["url"],
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
+        region_name=creds.region,
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
     )
     assert sm.describe_model(ModelName="auto-started")["Containers"] == [{"Image": "x:1"}]
     # the next command reuses that daemon rather than starting another
@@ -466,7 +470,7 @@ def test_second_daemon_on_the_same_home_refuses_to_start(daemon: Any) -> None:
     assert result.returncode != 0
     assert f"Another inferpipe daemon (pid {daemon.proc.pid}) owns {daemon.home.resolve()}" in result.stderr
     # and the first one is unharmed
-    assert httpx.get(daemon.url + "/ping", timeout=5).json()["pid"] == daemon.proc.pid
+    assert daemon.cli_json("daemon", "status")["pid"] == daemon.proc.pid
 
 
 # packaging ---------------------------------------------------------------------------------------

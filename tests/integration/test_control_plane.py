@@ -30,11 +30,12 @@ def config_arn(name: str) -> str:
     return f"{ARN_PREFIX}:endpoint-config/{name.lower()}"
 
 
-def raw_call(url: str, operation: str, body: Any, target: str | None = None) -> httpx.Response:
-    """One awsJson1.1 call without botocore in between: to see exactly what goes over the wire."""
+def raw_call(daemon: Any, operation: str, body: Any, target: str | None = None) -> httpx.Response:
+    """One awsJson1.1 call without botocore's client in between (botocore only signs it): to see
+    exactly what goes over the wire."""
     headers = {"Content-Type": JSON_11, "X-Amz-Target": f"SageMaker.{operation}" if target is None else target}
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return httpx.post(url + "/", content=content, headers=headers, timeout=30)
+    return httpx.post(daemon.url + "/", content=content, headers=headers, timeout=30, auth=daemon.auth)
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
@@ -121,7 +122,7 @@ def test_model_lifecycle_and_describe_echoes_every_accepted_field(sm: Any) -> No
 def test_describe_model_omits_optional_structures_not_given(sm: Any, daemon: Any) -> None:
     name = uniq("minimal")
     simple_model(sm, name)
-    resp = raw_call(daemon.url, "DescribeModel", {"ModelName": name})
+    resp = raw_call(daemon, "DescribeModel", {"ModelName": name})
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith(JSON_11)
     body = resp.json()
@@ -140,8 +141,8 @@ def test_nulls_sent_by_hand_are_not_echoed(daemon: Any) -> None:
         "VpcConfig": None,
         "ExecutionRoleArn": None,
     }
-    assert raw_call(daemon.url, "CreateModel", request).status_code == 200
-    body = raw_call(daemon.url, "DescribeModel", {"ModelName": name}).json()
+    assert raw_call(daemon, "CreateModel", request).status_code == 200
+    body = raw_call(daemon, "DescribeModel", {"ModelName": name}).json()
     assert "VpcConfig" not in body and "ExecutionRoleArn" not in body
     assert no_empty_or_null(body) == []
 
@@ -241,7 +242,7 @@ def test_describe_endpoint_config_omits_optional_structures_not_given(sm: Any, d
     simple_model(sm, model)
     name = uniq("min-cfg")
     simple_config(sm, name, model)
-    body = raw_call(daemon.url, "DescribeEndpointConfig", {"EndpointConfigName": name}).json()
+    body = raw_call(daemon, "DescribeEndpointConfig", {"EndpointConfigName": name}).json()
     for absent in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "VpcConfig", "Tags"):
         assert absent not in body, absent
     assert no_empty_or_null(body) == []
@@ -445,7 +446,7 @@ def test_garbage_next_token_is_a_validation_error(sm: Any, operation: str, token
     ids=["misspelt", "snake-case", "other-service", "no-operation", "empty"],
 )
 def test_unknown_operation_gets_a_clear_error(daemon: Any, target: str) -> None:
-    resp = raw_call(daemon.url, "", {}, target=target)
+    resp = raw_call(daemon, "", {}, target=target)
     assert resp.status_code == 400
     assert resp.headers["Content-Type"].startswith(JSON_11)
     assert resp.headers.get("x-amzn-RequestId")
@@ -456,19 +457,19 @@ def test_unknown_operation_gets_a_clear_error(daemon: Any, target: str) -> None:
 
 
 def test_missing_target_header_is_an_unknown_operation(daemon: Any) -> None:
-    resp = httpx.post(daemon.url + "/", content=b"{}", headers={"Content-Type": JSON_11}, timeout=10)
+    resp = httpx.post(daemon.url + "/", content=b"{}", headers={"Content-Type": JSON_11}, timeout=10, auth=daemon.auth)
     assert resp.status_code == 400
     assert resp.json()["__type"] == "UnknownOperationException"
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"a string"'], ids=["broken", "array", "string"])
 def test_a_body_that_is_not_a_json_object_is_refused(daemon: Any, body: bytes) -> None:
-    resp = raw_call(daemon.url, "ListModels", body)
+    resp = raw_call(daemon, "ListModels", body)
     assert resp.status_code == 400
     assert resp.json()["__type"] == "SerializationException"
 
 
 def test_empty_body_means_no_parameters(daemon: Any) -> None:
-    resp = raw_call(daemon.url, "ListModels", b"")
+    resp = raw_call(daemon, "ListModels", b"")
     assert resp.status_code == 200
     assert isinstance(resp.json()["Models"], list)

@@ -47,7 +47,15 @@ CONTROL_CODES = {
     "ConflictException",
     "UnknownOperationException",
 }
-RUNTIME_CODES = {"ValidationError", "ModelError", "ServiceUnavailable", "ModelNotReadyException"}
+# A header value that is not ASCII cannot be signed by botocore (the tests' signer), so the daemon
+# answers it as a bad signature: a 403, which is as much a refusal as a ValidationError.
+RUNTIME_CODES = {
+    "ValidationError",
+    "ModelError",
+    "ServiceUnavailable",
+    "ModelNotReadyException",
+    "InvalidSignatureException",
+}
 TRANSIENT = ("Creating", "InProgress", "Stopping")
 # Stops the daemon, whatever its body: exercised by the CLI tests, never by the fuzzer.
 NOT_FUZZED = {"Inferpipe.Shutdown"}
