@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
-from .config import Settings
+from .config import ConfigError, Settings
+
+__all__ = ["ApiClient", "ApiError", "ConfigError", "DaemonUnavailable", "InvokeResult", "start_daemon", "stop_daemon"]
 
 
 @dataclass

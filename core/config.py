@@ -9,6 +9,39 @@ from pathlib import Path
 DEFAULT_PORT = 8765
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
+MiB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """An INFERPIPE_* setting is unusable. The message names the variable, its value and what is
+    allowed, so it can be shown to the user as it is."""
+
+
+def env_int(name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not valid: expected {allowed}.") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name}={raw} is out of range: expected {allowed}.")
+    return value
+
+
+def env_seconds(name: str, default: float, *, minimum: float = 0.1) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not valid: expected a number of seconds.") from None
+    if not value >= minimum or value == float("inf"):  # also refuses nan
+        raise ConfigError(f"{name}={raw} is out of range: expected a number of seconds of at least {minimum}.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -18,6 +51,16 @@ class Settings:
     port: int = DEFAULT_PORT
     region: str = DEFAULT_REGION
     account: str = ACCOUNT_ID
+    # HTTP limits (core/http_limits.py): what one client can hold of the daemon.
+    max_connections: int = 256
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 30.0
+    control_plane_max_body: int = 1 * MiB
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"INFERPIPE_PORT={self.port} is out of range: expected an integer from 1 to 65535.")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,8 +68,13 @@ class Settings:
         return cls(
             home=home.resolve(),
             host=os.environ.get("INFERPIPE_HOST", "127.0.0.1"),
-            port=int(os.environ.get("INFERPIPE_PORT", DEFAULT_PORT)),
+            port=env_int("INFERPIPE_PORT", DEFAULT_PORT, minimum=1, maximum=65535),
             region=os.environ.get("INFERPIPE_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            max_connections=env_int("INFERPIPE_MAX_CONNECTIONS", 256, minimum=1),
+            header_timeout=env_seconds("INFERPIPE_HEADER_TIMEOUT", 10.0),
+            body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
+            keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
+            control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
         )
 
     @property
@@ -48,6 +96,10 @@ class Settings:
     @property
     def lock_path(self) -> Path:
         return self.home / "daemon.lock"
+
+    @property
+    def identity_path(self) -> Path:
+        return self.home / "daemon.json"
 
     @property
     def model_cache(self) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from .alarms import Alarms
-from .config import Settings
+from .config import ConfigError, Settings
 from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
@@ -146,13 +146,17 @@ def run(coro: Any) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
-    settings.home.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:  # one line, exit 2, and nothing listens
+        log.error("%s", exc)
+        return 2
+    settings.home.mkdir(parents=True, exist_ok=True)
     try:
         lock = acquire_lock(settings.lock_path)
     except HomeLocked as exc:
