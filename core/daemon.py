@@ -25,6 +25,7 @@ from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
 from .http_api import build_app
+from .http_limits import GuardedAppRunner
 from .metrics import Metrics
 from .modeldata import ModelCache
 from .router import Router
@@ -105,7 +106,7 @@ class Daemon:
 
     async def run(self) -> None:
         app = build_app(self.service, self.router, self.metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = GuardedAppRunner(app, self.settings, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
         await site.start()

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import InternalFailure, SageMakerError, SerializationException
+from .http_limits import body_guard
 from .metrics import Metrics
 from .router import MAX_REQUEST_BYTES, Invocation, Router
 from .service import SageMakerService
@@ -40,7 +41,12 @@ def _error_response(exc: SageMakerError, *, rest: bool, request_id: str) -> web.
 
 
 def build_app(service: SageMakerService, router: Router, metrics: Metrics) -> web.Application:
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES + 1024 * 1024)
+    def render(exc: SageMakerError, rest: bool) -> web.Response:
+        return _error_response(exc, rest=rest, request_id=str(uuid.uuid4()))
+
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES + 1024 * 1024, middlewares=[body_guard(service.settings, render)]
+    )
 
     async def control_plane(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
