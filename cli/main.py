@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from inferpipe.core.client import ApiError, ConfigError, DaemonUnavailable
+from inferpipe.core.client import (
+    ApiError,
+    ConfigError,
+    DaemonNotVerified,
+    DaemonStartFailed,
+    DaemonUnavailable,
+    HomeProblem,
+)
 
 from . import daemon, deploy, endpoints, invoke, resources, transform  # noqa: F401 - registers the commands
 from .app import app
@@ -46,6 +53,9 @@ def main() -> None:
     except ConfigError as exc:  # a bad INFERPIPE_* value is a usage error
         print(f"inferpipe: {exc}", file=sys.stderr)
         sys.exit(2)
+    except (DaemonStartFailed, DaemonNotVerified, HomeProblem) as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(1)
     except DaemonUnavailable as exc:
         print(f"{exc} Start it with: inferpipe daemon start (log: $INFERPIPE_HOME/daemon.log)", file=sys.stderr)
         sys.exit(1)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,8 +16,21 @@ from typing import Any
 import httpx
 
 from .config import ConfigError, Settings
+from .daemon_identity import DAEMON_MODULE, DaemonIdentity
+from .home import HomeProblem, ensure_home, open_log
 
-__all__ = ["ApiClient", "ApiError", "ConfigError", "DaemonUnavailable", "InvokeResult", "start_daemon", "stop_daemon"]
+__all__ = [
+    "ApiClient",
+    "ApiError",
+    "ConfigError",
+    "DaemonNotVerified",
+    "DaemonStartFailed",
+    "DaemonUnavailable",
+    "HomeProblem",
+    "InvokeResult",
+    "start_daemon",
+    "stop_daemon",
+]
 
 
 @dataclass
@@ -33,6 +47,14 @@ class ApiError(Exception):
 
 class DaemonUnavailable(Exception):
     pass
+
+
+class DaemonStartFailed(DaemonUnavailable):
+    """The daemon exited while starting; the message carries the reason it logged."""
+
+
+class DaemonNotVerified(Exception):
+    """`daemon stop` found no daemon it could verify as this home's, and stopped nothing."""
 
 
 @dataclass
@@ -96,7 +118,7 @@ class ApiClient:
 
 
 def daemon_command() -> list[str]:
-    return [sys.executable, "-m", "inferpipe.core.daemon"]
+    return [sys.executable, "-m", DAEMON_MODULE]
 
 
 def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
@@ -106,18 +128,22 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
     if status is not None:
         _check_home(status, settings)
         return status
-    settings.home.mkdir(parents=True, exist_ok=True)
+    ensure_home(settings)
     env = dict(os.environ, INFERPIPE_HOME=str(settings.home), INFERPIPE_PORT=str(settings.port))
-    with settings.log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            daemon_command(),
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            cwd=str(settings.home),
-        )
+    with open_log(settings) as log:
+        log_start = os.fstat(log.fileno()).st_size
+        try:
+            proc = subprocess.Popen(
+                daemon_command(),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                cwd=str(settings.home),
+            )
+        except OSError as exc:
+            raise DaemonStartFailed(f"Cannot run the inferpipe daemon ({' '.join(daemon_command())}): {exc}") from None
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         status = client.status()
@@ -125,15 +151,27 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
             return status
         code = proc.poll()
         if code is not None:
-            tail = settings.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-            raise DaemonUnavailable(
-                f"The inferpipe daemon exited at start (code {code}). Last log lines ({settings.log_path}): "
-                + " | ".join(tail)
+            raise DaemonStartFailed(
+                f"The inferpipe daemon could not start (exit code {code}): " + _start_failure(settings, log_start)
             )
         time.sleep(0.1)
     raise DaemonUnavailable(
         f"The inferpipe daemon did not answer at {settings.url} within {wait:.0f} s; see {settings.log_path}."
     )
+
+
+def _start_failure(settings: Settings, offset: int) -> str:
+    """What the daemon said when it gave up: its last error line in this run's part of the log."""
+    try:
+        with settings.log_path.open("rb") as fh:
+            fh.seek(offset)
+            lines = fh.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    errors = [line.split(" ERROR ", 1)[1].partition(": ")[2] for line in lines if " ERROR " in line]
+    if errors and errors[-1]:
+        return errors[-1]
+    return (" | ".join(lines[-3:]) or "no output") + f" (log: {settings.log_path})"
 
 
 def _check_home(status: dict[str, Any], settings: Settings) -> None:
@@ -145,39 +183,58 @@ def _check_home(status: dict[str, Any], settings: Settings) -> None:
 
 
 def stop_daemon(settings: Settings, wait: float = 20.0) -> bool:
-    """Ask the daemon to stop and wait until it is gone. False if none was running."""
-    client = ApiClient(settings.url)
+    """Stop this home's daemon and wait until it is gone. False if none was running.
+
+    Only a daemon verified as this home's is asked to stop or signalled: the home's record, the live
+    process and the server answering on the recorded port must agree (see daemon_identity.py).
+    Anything else raises DaemonNotVerified, with nothing sent to any process."""
+    record = DaemonIdentity.load(settings.identity_path)
+    running = record is not None and record.is_running()
+    url = f"http://{settings.host}:{record.port}" if record is not None and running else settings.url
+    client = ApiClient(url)
     status = client.status()
-    if status is None:
-        return False
-    pid = int(status.get("pid", 0))
+    if record is None or not running:
+        if status is None:
+            return False
+        raise DaemonNotVerified(_not_this_homes(status, settings, url))
+    if not record.answered_by(status):
+        if status is None:
+            raise DaemonNotVerified(
+                f"This home's daemon (pid {record.pid}) does not answer at {url}; not stopping it."
+                f" See {settings.log_path}; if it hangs, end it with: kill {record.pid}"
+            )
+        raise DaemonNotVerified(
+            f"The server at {url} is not this home's daemon (it reports pid {status.get('pid')}, this home's"
+            f" daemon is pid {record.pid}); nothing was stopped."
+        )
     try:
         client.call("Shutdown", prefix="Inferpipe")
     except (ApiError, DaemonUnavailable):
-        if pid:
-            os.kill(pid, signal.SIGTERM)
+        _signal(record, signal.SIGTERM)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if client.status() is None and not _alive(pid):
+        if not record.is_running():
             return True
         time.sleep(0.1)
-    if pid and _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    _signal(record, signal.SIGKILL)
     return True
 
 
-def _alive(pid: int) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
+def _not_this_homes(status: dict[str, Any], settings: Settings, url: str) -> str:
+    home = status.get("home")
+    if home and home != str(settings.home):
+        return (
+            f"The daemon at {url} serves another home ({home}), not {settings.home}; not stopping it."
+            f" To stop it: INFERPIPE_HOME={home} inferpipe daemon stop"
+        )
+    return (
+        f"Something answers at {url}, but {settings.home} has no running daemon of its own"
+        f" (no live process matches {settings.identity_path}); nothing was stopped."
+    )
+
+
+def _signal(record: DaemonIdentity, sig: int) -> None:
+    # Checked again right before the signal: the pid must still be that very process.
+    if record.is_running():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, sig)

@@ -9,6 +9,7 @@ re-adopts them by their labels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -21,9 +22,11 @@ from aiohttp import web
 
 from .alarms import Alarms
 from .config import ConfigError, Settings
+from .daemon_identity import DaemonIdentity
 from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
+from .home import DAEMON_UMASK, HomeProblem, ensure_home, home_problem, secure_home
 from .http_api import build_app
 from .http_limits import GuardedAppRunner
 from .metrics import Metrics
@@ -31,7 +34,7 @@ from .modeldata import ModelCache
 from .router import Router
 from .runtime import DockerRuntime, RuntimeProblem
 from .service import SageMakerService
-from .store import Store
+from .store import StateUnusable, Store
 from .transform import TransformManager
 
 log = logging.getLogger("inferpipe.daemon")
@@ -76,7 +79,7 @@ class LazyRuntime:
 
 
 class Daemon:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, identity: DaemonIdentity | None = None) -> None:
         self.settings = settings
         self.store = Store(settings.db_path)
         self.metrics = Metrics()
@@ -98,6 +101,8 @@ class Daemon:
         self.transforms = TransformManager(settings, self.store, self.runtime, self.launcher)
         self.service.operations.update(self.transforms.operations())
         self.service.extensions["Shutdown"] = self._shutdown_op
+        if identity is not None:
+            self.service.status_extra["instanceId"] = identity.instance_id
         self.stopping = asyncio.Event()
 
     async def _shutdown_op(self, _req: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +152,8 @@ def run(coro: Any) -> None:
 
 
 def main() -> int:
+    """Exit codes: 0 stopped, 2 a setting is invalid, 3 another daemon owns the home, 4 the port
+    cannot be served, 5 the home or its state cannot be used. Each failure is one log line."""
     logging.basicConfig(
         level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -154,25 +161,46 @@ def main() -> int:
     )
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:  # one line, exit 2, and nothing listens
+    except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    settings.home.mkdir(parents=True, exist_ok=True)
+    os.umask(DAEMON_UMASK)
     try:
+        ensure_home(settings)
         lock = acquire_lock(settings.lock_path)
     except HomeLocked as exc:
         log.error("%s", exc)
         return 3
-    settings.pid_path.write_text(str(os.getpid()))
-    try:
-        run(Daemon(settings).run())
+    except HomeProblem as exc:
+        log.error("%s", exc)
+        return 5
     except OSError as exc:
-        log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
-        return 4
+        log.error("%s", home_problem(settings, exc))
+        return 5
+    identity = DaemonIdentity.of_this_process(settings.port, settings.home)
+    try:
+        try:
+            secure_home(settings)
+            settings.pid_path.write_text(str(os.getpid()))
+            identity.save(settings.identity_path)
+            daemon = Daemon(settings, identity)
+        except StateUnusable as exc:
+            log.error("%s", exc)
+            return 5
+        except OSError as exc:
+            log.error("%s", home_problem(settings, exc))
+            return 5
+        try:
+            run(daemon.run())
+        except OSError as exc:
+            log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
+            return 4
+        return 0
     finally:
-        settings.pid_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            settings.pid_path.unlink(missing_ok=True)
+            identity.remove_if_mine(settings.identity_path)
         lock.close()
-    return 0
 
 
 if __name__ == "__main__":
