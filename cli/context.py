@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from inferpipe.core.client import ApiClient, start_daemon
 from inferpipe.core.config import Settings
@@ -15,8 +15,16 @@ class Ctx:
     output: str | None = None  # json | table; None = json unless stdout is a terminal
     query: str | None = None
     endpoint_url: str | None = None
-    settings: Settings = field(default_factory=Settings.from_env)
+    _settings: Settings | None = None
     _client: ApiClient | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Read on first use, not at import: a bad INFERPIPE_* value then fails the command that needs
+        it with one line (cli/main.py), and commands that do not need it still work."""
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
 
     @property
     def as_json(self) -> bool:

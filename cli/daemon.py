@@ -37,7 +37,10 @@ def start(
 
 @daemon_app.command("stop", epilog=examples("inferpipe daemon stop"))
 def stop() -> None:
-    """Stop the daemon gracefully. Endpoints keep running and are re-adopted by the next start."""
+    """Stop this home's daemon gracefully. Endpoints keep running and are re-adopted by the next start.
+
+    Only a daemon verified as this home's (its record in $INFERPIPE_HOME/daemon.json, the live
+    process and the server on its port agree) is stopped; anything else is reported, exit code 1."""
     stopped = stop_daemon(STATE.settings)
     if not STATE.as_json:
         console.print("daemon stopped" if stopped else "no daemon was running")

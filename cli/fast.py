@@ -100,7 +100,10 @@ def _daemon_url(opts: dict[str, str]) -> str | None:
     # Only this home's running daemon leaves its pid file; otherwise the full CLI starts one.
     if not (_home() / "daemon.pid").exists():
         return None
-    return f"http://127.0.0.1:{os.environ.get('INFERPIPE_PORT', DEFAULT_PORT)}"
+    port = os.environ.get("INFERPIPE_PORT") or str(DEFAULT_PORT)
+    if not (port.isdigit() and 1 <= int(port) <= 65535):
+        return None  # the full CLI says what is wrong with it
+    return f"http://127.0.0.1:{port}"
 
 
 def run(argv: list[str]) -> int | None:

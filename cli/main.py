@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from inferpipe.core.client import ApiError, DaemonUnavailable
+from inferpipe.core.client import (
+    ApiError,
+    ConfigError,
+    DaemonNotVerified,
+    DaemonStartFailed,
+    DaemonUnavailable,
+    HomeProblem,
+)
 
 from . import daemon, deploy, endpoints, invoke, resources, transform  # noqa: F401 - registers the commands
 from .app import app
@@ -41,6 +48,12 @@ def main() -> None:
     try:
         app(args=hoist_global_options(sys.argv[1:]), prog_name="inferpipe", standalone_mode=True)
     except ApiError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(1)
+    except ConfigError as exc:  # a bad INFERPIPE_* value is a usage error
+        print(f"inferpipe: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (DaemonStartFailed, DaemonNotVerified, HomeProblem) as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(1)
     except DaemonUnavailable as exc:

@@ -4,6 +4,7 @@ gracefully)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,7 +19,22 @@ from typing import Any
 import httpx
 
 from . import credentials, daemon_log, signing
-from .config import Settings
+from .config import ConfigError, Settings
+from .daemon_identity import DAEMON_MODULE, DaemonIdentity
+from .home import HomeProblem, ensure_home, open_private
+
+__all__ = [
+    "ApiClient",
+    "ApiError",
+    "ConfigError",
+    "DaemonNotVerified",
+    "DaemonStartFailed",
+    "DaemonUnavailable",
+    "HomeProblem",
+    "InvokeResult",
+    "start_daemon",
+    "stop_daemon",
+]
 
 
 @dataclass
@@ -35,6 +51,14 @@ class ApiError(Exception):
 
 class DaemonUnavailable(Exception):
     pass
+
+
+class DaemonStartFailed(DaemonUnavailable):
+    """The daemon exited while starting; the message carries the reason it logged."""
+
+
+class DaemonNotVerified(Exception):
+    """`daemon stop` found no daemon it could verify as this home's, and stopped nothing."""
 
 
 @dataclass
@@ -110,7 +134,7 @@ class ApiClient:
         )
 
     def ping(self) -> dict[str, Any] | None:
-        """The unsigned liveness answer ({"status": "ok", "homeId": ...}), None when none answers."""
+        """The unsigned liveness answer ({"status": "ok", "homeId": ..., "instanceId": ...}), None when none answers."""
         try:
             resp = self._http.get("/ping", timeout=2.0)
             return resp.json() if resp.status_code == 200 else None
@@ -125,7 +149,7 @@ class ApiClient:
 
 
 def daemon_command() -> list[str]:
-    return [sys.executable, "-m", "inferpipe.core.daemon"]
+    return [sys.executable, "-m", DAEMON_MODULE]
 
 
 def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
@@ -135,22 +159,26 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
     if ping is not None:
         _check_home(ping, settings)
         return client.call("Status", prefix="Inferpipe")
-    settings.home.mkdir(parents=True, exist_ok=True)
+    ensure_home(settings)
     # The daemon writes (and rotates) daemon.log itself; its stdout/stderr only catch a crash
     # before logging starts, so they go to a file emptied at every start.
     env = dict(
         os.environ, INFERPIPE_HOME=str(settings.home), INFERPIPE_PORT=str(settings.port), INFERPIPE_LOG_STDERR="0"
     )
-    with daemon_log.stderr_path(settings).open("wb") as capture:
-        proc = subprocess.Popen(
-            daemon_command(),
-            stdout=capture,
-            stderr=capture,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            cwd=str(settings.home),
-        )
+    log_start = settings.log_path.stat().st_size if settings.log_path.exists() else 0
+    with open_private(daemon_log.stderr_path(settings), settings) as capture:
+        try:
+            proc = subprocess.Popen(
+                daemon_command(),
+                stdout=capture,
+                stderr=capture,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                cwd=str(settings.home),
+            )
+        except OSError as exc:
+            raise DaemonStartFailed(f"Cannot run the inferpipe daemon ({' '.join(daemon_command())}): {exc}") from None
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         ping = client.ping()
@@ -159,15 +187,30 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
             return client.call("Status", prefix="Inferpipe")
         code = proc.poll()
         if code is not None:
-            tail = (daemon_log.crash_text(settings) or "\n".join(daemon_log.tail(settings, 3))).splitlines()[-3:]
-            raise DaemonUnavailable(
-                f"The inferpipe daemon exited at start (code {code}). Last log lines ({settings.log_path}): "
-                + " | ".join(tail)
+            raise DaemonStartFailed(
+                f"The inferpipe daemon could not start (exit code {code}): " + _start_failure(settings, log_start)
             )
         time.sleep(0.1)
     raise DaemonUnavailable(
         f"The inferpipe daemon did not answer at {settings.url} within {wait:.0f} s; see {settings.log_path}."
     )
+
+
+def _start_failure(settings: Settings, offset: int) -> str:
+    """What the daemon said when it gave up: its last error line, in what it printed before its
+    log was set up or in this run's part of the log."""
+    lines = (daemon_log.crash_text(settings) or "").strip().splitlines()
+    if not lines:
+        try:
+            with settings.log_path.open("rb") as fh:
+                fh.seek(offset)
+                lines = fh.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+    errors = [line.split(" ERROR ", 1)[1].partition(": ")[2] for line in lines if " ERROR " in line]
+    if errors and errors[-1]:
+        return errors[-1]
+    return (" | ".join(lines[-3:]) or "no output") + f" (log: {settings.log_path})"
 
 
 def _check_home(ping: dict[str, Any], settings: Settings) -> None:
@@ -179,43 +222,57 @@ def _check_home(ping: dict[str, Any], settings: Settings) -> None:
 
 
 def stop_daemon(settings: Settings, wait: float = 20.0) -> bool:
-    """Ask the daemon to stop and wait until it is gone. False if none was running."""
-    client = ApiClient(settings.url, home=settings.home)
-    ping = client.ping()
-    if ping is None:
-        return False
-    _check_home(ping, settings)
-    try:
-        pid = int(settings.pid_path.read_text().strip() or 0)
-    except (OSError, ValueError):
-        pid = 0
+    """Stop this home's daemon and wait until it is gone. False if none was running.
+
+    Only a daemon verified as this home's is asked to stop or signalled: the home's record, the live
+    process and the server answering on the recorded port must agree (see daemon_identity.py).
+    Anything else raises DaemonNotVerified, with nothing sent to any process."""
+    record = DaemonIdentity.load(settings.identity_path)
+    running = record is not None and record.is_running()
+    url = f"http://{settings.host}:{record.port}" if record is not None and running else settings.url
+    client = ApiClient(url, home=settings.home)
+    status = client.ping()  # unsigned: nothing signed goes to a server not yet verified
+    if record is None or not running:
+        if status is None:
+            return False
+        raise DaemonNotVerified(_not_this_homes(status, settings, url))
+    if not record.answered_by(status):
+        if status is None:
+            raise DaemonNotVerified(
+                f"This home's daemon (pid {record.pid}) does not answer at {url}; not stopping it."
+                f" See {settings.log_path}; if it hangs, end it with: kill {record.pid}"
+            )
+        raise DaemonNotVerified(
+            f"The server at {url} is not this home's daemon (pid {record.pid}); nothing was stopped."
+        )
     try:
         client.call("Shutdown", prefix="Inferpipe")
     except (ApiError, DaemonUnavailable):
-        if pid:
-            os.kill(pid, signal.SIGTERM)
+        _signal(record, signal.SIGTERM)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if client.ping() is None and not _alive(pid):
+        if not record.is_running():
             return True
         time.sleep(0.1)
-    if pid and _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    _signal(record, signal.SIGKILL)
     return True
 
 
-def _alive(pid: int) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
+def _not_this_homes(status: dict[str, Any], settings: Settings, url: str) -> str:
+    home_id = status.get("homeId")
+    if home_id and home_id != settings.home_id:
+        return (
+            f"The daemon at {url} serves another home, not {settings.home}; not stopping it."
+            " To stop it, run `inferpipe daemon stop` with INFERPIPE_HOME set to its home."
+        )
+    return (
+        f"Something answers at {url}, but {settings.home} has no running daemon of its own"
+        f" (no live process matches {settings.identity_path}); nothing was stopped."
+    )
+
+
+def _signal(record: DaemonIdentity, sig: int) -> None:
+    # Checked again right before the signal: the pid must still be that very process.
+    if record.is_running():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, sig)

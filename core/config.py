@@ -10,6 +10,40 @@ DEFAULT_PORT = 8765
 DEFAULT_REGION = "us-east-1"
 DEFAULT_STOP_GRACE = 30.0  # SageMaker: SIGTERM, then SIGKILL 30 s later
 ACCOUNT_ID = "000000000000"
+MiB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """An INFERPIPE_* setting is unusable. The message names the variable, its value and what is
+    allowed, so it can be shown to the user as it is."""
+
+
+def env_int(name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not valid: expected {allowed}.") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name}={raw} is out of range: expected {allowed}.")
+    return value
+
+
+def env_seconds(name: str, default: float, *, minimum: float = 0.1) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not valid: expected a number of seconds.") from None
+    if not value >= minimum or value == float("inf"):  # also refuses nan
+        raise ConfigError(f"{name}={raw} is out of range: expected a number of seconds of at least {minimum}.")
+    return value
+
 
 # Instance caps. A fleet instance is a whole container chain (up to 15 containers plus a holder),
 # so one machine runs tens of them, not thousands. Per variant 10, per endpoint 20 (two full
@@ -23,24 +57,6 @@ DEFAULT_MAX_INSTANCES = 40
 DEFAULT_MAX_REQUEST_DEPTH = 32
 DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 3
-
-
-class SettingError(ValueError):
-    """An INFERPIPE_* environment setting that cannot be used; the message names it."""
-
-
-def _int_env(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
-        raise SettingError(f"{name} must be an integer {bounds}, not {raw!r}.")
-    return value
 
 
 def _csv(name: str) -> tuple[str, ...]:
@@ -65,6 +81,16 @@ class Settings:
     auth: str = "sigv4"  # INFERPIPE_AUTH: sigv4 | none (core/guard.py refuses anything else)
     allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback ones
     allowed_origins: tuple[str, ...] = ()  # browser Origins allowed (with CORS); none by default
+    # HTTP limits (core/http_limits.py): what one client can hold of the daemon.
+    max_connections: int = 256
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 30.0
+    control_plane_max_body: int = 1 * MiB
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"INFERPIPE_PORT={self.port} is out of range: expected an integer from 1 to 65535.")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,25 +98,30 @@ class Settings:
         return cls(
             home=home.resolve(),
             host=os.environ.get("INFERPIPE_HOST", "127.0.0.1"),
-            port=int(os.environ.get("INFERPIPE_PORT", DEFAULT_PORT)),
+            port=env_int("INFERPIPE_PORT", DEFAULT_PORT, minimum=1, maximum=65535),
             region=os.environ.get("INFERPIPE_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            stop_grace=_seconds("INFERPIPE_STOP_GRACE", DEFAULT_STOP_GRACE),
-            max_instances_per_variant=_int_env(
-                "INFERPIPE_MAX_INSTANCES_PER_VARIANT", DEFAULT_MAX_INSTANCES_PER_VARIANT, 1
+            stop_grace=env_seconds("INFERPIPE_STOP_GRACE", DEFAULT_STOP_GRACE, minimum=0),
+            max_instances_per_variant=env_int(
+                "INFERPIPE_MAX_INSTANCES_PER_VARIANT", DEFAULT_MAX_INSTANCES_PER_VARIANT, minimum=1
             ),
-            max_instances_per_endpoint=_int_env(
-                "INFERPIPE_MAX_INSTANCES_PER_ENDPOINT", DEFAULT_MAX_INSTANCES_PER_ENDPOINT, 1
+            max_instances_per_endpoint=env_int(
+                "INFERPIPE_MAX_INSTANCES_PER_ENDPOINT", DEFAULT_MAX_INSTANCES_PER_ENDPOINT, minimum=1
             ),
-            max_instances=_int_env("INFERPIPE_MAX_INSTANCES", DEFAULT_MAX_INSTANCES, 1),
+            max_instances=env_int("INFERPIPE_MAX_INSTANCES", DEFAULT_MAX_INSTANCES, minimum=1),
             # well below Python's recursion limit, which the walks of a request must never reach
-            max_request_depth=_int_env("INFERPIPE_MAX_REQUEST_DEPTH", DEFAULT_MAX_REQUEST_DEPTH, 2, 200),
-            log_max_bytes=_int_env("INFERPIPE_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES, 1024),
+            max_request_depth=env_int("INFERPIPE_MAX_REQUEST_DEPTH", DEFAULT_MAX_REQUEST_DEPTH, minimum=2, maximum=200),
+            log_max_bytes=env_int("INFERPIPE_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES, minimum=1024),
             # at least 1: with no backup file, RotatingFileHandler never rolls over and the log grows
-            log_backups=_int_env("INFERPIPE_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, 1),
+            log_backups=env_int("INFERPIPE_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, minimum=1),
             log_stderr=os.environ.get("INFERPIPE_LOG_STDERR", "1").strip() not in ("0", "false", "no"),
             auth=(os.environ.get("INFERPIPE_AUTH") or "sigv4").strip().lower(),
             allowed_hosts=_csv("INFERPIPE_ALLOWED_HOSTS"),
             allowed_origins=_csv("INFERPIPE_ALLOWED_ORIGINS"),
+            max_connections=env_int("INFERPIPE_MAX_CONNECTIONS", 256, minimum=1),
+            header_timeout=env_seconds("INFERPIPE_HEADER_TIMEOUT", 10.0),
+            body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
+            keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
+            control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
         )
 
     @property
@@ -114,6 +145,10 @@ class Settings:
         return self.home / "daemon.lock"
 
     @property
+    def identity_path(self) -> Path:
+        return self.home / "daemon.json"
+
+    @property
     def model_cache(self) -> Path:
         return self.home / "model-cache"
 
@@ -124,16 +159,3 @@ class Settings:
         import hashlib
 
         return hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
-
-
-def _seconds(variable: str, default: float) -> float:
-    raw = os.environ.get(variable)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"{variable} must be a number of seconds, 0 or more; it is {raw!r}.")
-    return value

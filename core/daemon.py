@@ -9,6 +9,7 @@ re-adopts them by their labels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -20,11 +21,15 @@ from typing import Any
 from aiohttp import web
 
 from . import daemon_log
-from .config import SettingError, Settings
+from .config import ConfigError, Settings
+from .daemon_identity import DaemonIdentity
 from .engine import build_engine
 from .guard import Policy, SetupError
+from .home import DAEMON_UMASK, HomeProblem, ensure_home, home_problem, secure_home
 from .http_api import build_app
+from .http_limits import GuardedAppRunner
 from .runtime import DockerRuntime
+from .store import StateUnusable
 
 log = logging.getLogger("inferpipe.daemon")
 
@@ -68,7 +73,7 @@ class LazyRuntime:
 
 
 class Daemon:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, identity: DaemonIdentity | None = None) -> None:
         self.settings = settings
         self.policy = Policy.from_settings(settings)  # first: credentials exist before anyone can call
         self.runtime = LazyRuntime(settings.home_id)
@@ -87,6 +92,8 @@ class Daemon:
         self.service = self.engine.service
         self.transforms = self.engine.transforms
         self.service.extensions["Shutdown"] = self._shutdown_op
+        if identity is not None:
+            self.service.status_extra["instanceId"] = identity.instance_id
         self.stopping = asyncio.Event()
 
     async def _shutdown_op(self, _req: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +102,7 @@ class Daemon:
 
     async def run(self) -> None:
         app = build_app(self.service, self.router, self.metrics, self.policy)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = GuardedAppRunner(app, self.settings, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
         await site.start()
@@ -122,31 +129,59 @@ def run(coro: Any) -> None:
 
 
 def main() -> int:
+    """Exit codes: 0 stopped, 2 a setting is invalid, 3 another daemon owns the home, 4 the port
+    cannot be served, 5 the home or its state cannot be used. Each failure is one log line."""
+    logging.basicConfig(
+        level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         settings = Settings.from_env()
-    except SettingError as exc:
-        print(f"inferpipe daemon: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        log.error("%s", exc)
         return 2
-    settings.home.mkdir(parents=True, exist_ok=True)
-    daemon_log.configure(settings)
+    os.umask(DAEMON_UMASK)
     try:
+        ensure_home(settings)
+        daemon_log.configure(settings)
         lock = acquire_lock(settings.lock_path)
     except HomeLocked as exc:
         log.error("%s", exc)
         return 3
-    settings.pid_path.write_text(str(os.getpid()))
-    try:
-        run(Daemon(settings).run())
-    except OSError as exc:
-        log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
-        return 4
-    except SetupError as exc:
+    except HomeProblem as exc:
         log.error("%s", exc)
-        return 2
+        return 5
+    except OSError as exc:
+        log.error("%s", home_problem(settings, exc))
+        return 5
+    identity = DaemonIdentity.of_this_process(settings.port, settings.home)
+    try:
+        try:
+            secure_home(settings)
+            settings.pid_path.write_text(str(os.getpid()))
+            identity.save(settings.identity_path)
+            daemon = Daemon(settings, identity)
+        except StateUnusable as exc:
+            log.error("%s", exc)
+            return 5
+        except SetupError as exc:
+            log.error("%s", exc)
+            return 2
+        except OSError as exc:
+            log.error("%s", home_problem(settings, exc))
+            return 5
+        try:
+            run(daemon.run())
+        except OSError as exc:
+            log.error("cannot serve on %s: %s (set INFERPIPE_PORT to another port)", settings.url, exc)
+            return 4
+        return 0
     finally:
-        settings.pid_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            settings.pid_path.unlink(missing_ok=True)
+            identity.remove_if_mine(settings.identity_path)
         lock.close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ log = logging.getLogger("inferpipe.auth")
 
 AUTH_MODES = ("sigv4", "none")
 CONTROL_PLANE_TYPE = "application/x-amz-json-1.1"
-UNSIGNED_PATHS = frozenset({"/ping"})  # liveness only: answers {"status": "ok", "homeId": ...}
+UNSIGNED_PATHS = frozenset({"/ping"})  # liveness only: answers {"status": "ok", "homeId": ..., "instanceId": ...}
 # What a browser script allowed by INFERPIPE_ALLOWED_ORIGINS may read from a response.
 EXPOSED_HEADERS = (
     "x-amzn-RequestId, x-amzn-ErrorType, x-Amzn-Invoked-Production-Variant, X-Amzn-SageMaker-Custom-Attributes"

@@ -17,6 +17,7 @@ from aiohttp import web
 from .daemon_log import one_line
 from .errors import InternalFailure, SageMakerError, SerializationException, ValidationError
 from .guard import Policy, middleware
+from .http_limits import body_guard
 from .invocation_validation import check_invocation
 from .metrics import Metrics
 from .request_body import decode_request
@@ -50,8 +51,14 @@ def internal_failure(request_id: str) -> InternalFailure:
 
 
 def build_app(service: SageMakerService, router: Router, metrics: Metrics, policy: Policy) -> web.Application:
+    def render(exc: SageMakerError, rest: bool) -> web.Response:
+        return _error_response(exc, rest=rest, request_id=str(uuid.uuid4()))
+
+    # The body limits come first: nothing, the signature check included, reads a body before
+    # its size and read timeout apply.
     app = web.Application(
-        client_max_size=MAX_REQUEST_BYTES + 1024 * 1024, middlewares=[middleware(policy, _error_response)]
+        client_max_size=MAX_REQUEST_BYTES + 1024 * 1024,
+        middlewares=[body_guard(service.settings, render), middleware(policy, _error_response)],
     )
 
     async def control_plane(request: web.Request) -> web.Response:
@@ -123,7 +130,10 @@ def build_app(service: SageMakerService, router: Router, metrics: Metrics, polic
         # Unsigned, so it says only that a daemon lives here and for which home (a hash of its
         # path: the CLI's way to tell its own daemon from another home's on the same port).
         # Everything else (pid, version, home path) is the signed Inferpipe.Status.
-        return web.json_response({"status": "ok", "homeId": service.settings.home_id})
+        # A random id per daemon process: `daemon stop` matches it against the home's owner-only
+        # record, so a listener that is not this home's daemon cannot pass for it.
+        instance = service.status_extra.get("instanceId")
+        return web.json_response({"status": "ok", "homeId": service.settings.home_id, "instanceId": instance})
 
     app.router.add_post("/", control_plane)
     app.router.add_post("/endpoints/{name}/invocations", invocations)

@@ -62,7 +62,7 @@ class ModelCache:
             staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=self.root))
             try:
                 safe_extract(path, staging, url)
-                os.chmod(staging, 0o755)
+                open_directories(staging)
                 staging.rename(target)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -83,6 +83,19 @@ class ModelCache:
                     shutil.rmtree(entry, ignore_errors=True)
                     removed.append(entry)
         return removed
+
+
+def open_directories(root: Path) -> None:
+    """Make every directory of an extracted copy 0755. Containers read /opt/ml/model as their own
+    user, often not the daemon's, and the tar "data" filter drops directory modes, so directories
+    would otherwise be created under the daemon's owner-only umask. Files keep the archive's modes.
+    The cache directory above the copies stays 0700: a bind mount does not traverse it."""
+    os.chmod(root, 0o755)
+    for parent, dirs, _files in os.walk(root):
+        for name in dirs:
+            path = os.path.join(parent, name)
+            if not os.path.islink(path):  # a link's target is a directory of the copy, chmodded on its own
+                os.chmod(path, 0o755)
 
 
 def _sha256(path: Path) -> str:

@@ -42,6 +42,8 @@ class SageMakerService:
         # Operations other managers contribute (transform jobs...), by their API name.
         self.operations: dict[str, Handler] = {}
         self.extensions: dict[str, Handler] = {}
+        # Facts the daemon adds to its status (its instance id, which `daemon stop` checks).
+        self.status_extra: dict[str, Any] = {}
 
     def operation(self, target: str) -> Handler:
         prefix, _, op = target.partition(".")
@@ -258,6 +260,7 @@ class SageMakerService:
             "schemaVersion": self.store.schema_version,
             "uptimeSeconds": round(time.time() - self.started, 1),
             "endpoints": len(self.endpoints.fleets),
+            **self.status_extra,
         }
 
     async def x_Events(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,28 @@ class AlreadyExists(Exception):
     pass
 
 
+class StateUnusable(RuntimeError):
+    """state.db cannot be opened or written; the message says which file, why, and what to do."""
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> StateUnusable:
+    code = getattr(exc, "sqlite_errorname", "")
+    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+        return StateUnusable(
+            f"inferpipe's state database {path} is damaged or not a database ({exc})."
+            f" Move it aside (mv {path} {path}.broken) to start with an empty state, or restore a backup."
+        )
+    if code.startswith("SQLITE_READONLY"):
+        return StateUnusable(
+            f"inferpipe's state database {path} is read-only for this user ({exc})."
+            f" Make it and {path.parent} writable (chmod u+w), or set INFERPIPE_HOME to another directory."
+        )
+    return StateUnusable(
+        f"Cannot open inferpipe's state database {path} ({exc}). Check that {path.parent} and the state.db"
+        " files in it are writable by this user, or set INFERPIPE_HOME to another directory."
+    )
+
+
 @dataclass
 class Record:
     kind: str
@@ -105,14 +127,26 @@ def _row(r: sqlite3.Row) -> Record:
 
 class Store:
     def __init__(self, path: Path) -> None:
+        """Raises StateUnusable when the file is damaged, read-only or cannot be created."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._path = path
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from None
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _unusable(path, exc) from None
+        except StateUnusable:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -122,14 +156,19 @@ class Store:
         with self.transaction():
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"state.db has schema version {version}, newer than this inferpipe ({SCHEMA_VERSION}): upgrade"
+                raise StateUnusable(
+                    f"{self._path} has schema version {version}, newer than this inferpipe ({SCHEMA_VERSION}):"
+                    " upgrade inferpipe to use it"
                 )
             for i in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[i].split(";"):
                     if statement.strip():
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={i + 1}")
+            if version == SCHEMA_VERSION:
+                # A read-only state.db opens and reads fine; probe with a write now, so the daemon
+                # refuses to start instead of failing the first call that changes something.
+                self._db.execute(f"PRAGMA user_version={version}")
 
     @property
     def schema_version(self) -> int:

@@ -259,19 +259,22 @@ def test_shutdown_is_refused_unless_signed(daemon: DaemonHandle) -> None:
 
 def test_a_body_over_the_servers_limit_is_refused_in_each_planes_words(daemon: DaemonHandle) -> None:
     big = b"x" * (8 * 1024 * 1024)
+    # the size limits apply first, from Content-Length, so an unsigned body is refused unread too
     unsigned = post(daemon, "/endpoints/any/invocations", big, {"Content-Type": "text/csv"})
-    assert error_of(unsigned)[:2] == (403, "MissingAuthenticationTokenException")  # refused unread
+    assert error_of(unsigned)[:2] == (400, "ValidationError")
     for path, headers, expected in (
-        ("/endpoints/any/invocations", {"Content-Type": "text/csv"}, "ValidationError"),
-        ("/", LIST_MODELS, "ValidationException"),
+        ("/endpoints/any/invocations", {"Content-Type": "text/csv"}, (400, "ValidationError")),
+        ("/", LIST_MODELS, (413, "ValidationException")),
     ):
         status, code, message = error_of(post(daemon, path, big, sign(daemon, path, big, headers)))
-        assert (status, code) == (400, expected)
-        assert re.fullmatch(r"The request body exceeds the daemon's limit of \d+ bytes\.", message)
+        assert (status, code) == expected
+        assert re.search(r"exceeds the (maximum|control plane's limit) of \d+ bytes", message)
 
 
 def test_ping_says_only_that_the_daemon_lives_and_for_which_home(daemon: DaemonHandle) -> None:
-    assert httpx.get(daemon.url + "/ping", timeout=10).json() == {"status": "ok", "homeId": daemon.home_id}
+    ping = httpx.get(daemon.url + "/ping", timeout=10).json()
+    assert ping == {"status": "ok", "homeId": daemon.home_id, "instanceId": ping["instanceId"]}
+    assert re.fullmatch(r"[0-9a-f]{32}", ping["instanceId"])  # random: says nothing of the machine
 
 
 def test_a_presigned_url_works_and_cannot_be_stretched(daemon: DaemonHandle) -> None:

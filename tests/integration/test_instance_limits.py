@@ -121,7 +121,7 @@ def test_a_bad_cap_setting_stops_the_daemon_with_one_line() -> None:
     try:
         with pytest.raises(RuntimeError) as err:
             d.start(wait=10)
-        assert "INFERPIPE_MAX_INSTANCES must be an integer of at least 1, not 'many'." in str(err.value)
+        assert "INFERPIPE_MAX_INSTANCES='many' is not valid: expected an integer of at least 1." in str(err.value)
         assert "Traceback" not in str(err.value)
     finally:
         cleanup(d)
