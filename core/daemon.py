@@ -24,9 +24,11 @@ from .config import Settings
 from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
+from .hostpaths import HostPathPolicy
 from .http_api import build_app
 from .metrics import Metrics
 from .modeldata import ModelCache
+from .modeltree import TreeLimits
 from .router import Router
 from .runtime import DockerRuntime, RuntimeProblem
 from .service import SageMakerService
@@ -81,7 +83,10 @@ class Daemon:
         self.metrics = Metrics()
         self.runtime = LazyRuntime(settings.home_id)
         cap = os.environ.get("INFERPIPE_MAX_STARTUP_HEALTH_TIMEOUT")
-        self.launcher = FleetLauncher(self.runtime, ModelCache(settings.model_cache), int(cap) if cap else None)
+        self.host_paths = HostPathPolicy.from_settings(settings, docker_root=lambda: self.runtime.data_root())
+        limits = TreeLimits(settings.max_model_data_bytes, settings.max_model_data_members)
+        cache = ModelCache(settings.model_cache, self.host_paths, limits)
+        self.launcher = FleetLauncher(self.runtime, cache, int(cap) if cap else None, settings)
         timeout = float(os.environ.get("INFERPIPE_CONTAINER_TIMEOUT", "60"))
         self.endpoints: EndpointManager
         self.router = Router(
@@ -94,7 +99,7 @@ class Daemon:
         self.endpoints = EndpointManager(settings, self.store, self.runtime, self.launcher, self.router)
         self.endpoints.deployments = Deployments(self.endpoints, Alarms(self.store, self.metrics))
         self.service = SageMakerService(settings, self.store, self.endpoints, self.metrics)
-        self.transforms = TransformManager(settings, self.store, self.runtime, self.launcher)
+        self.transforms = TransformManager(settings, self.store, self.runtime, self.launcher, self.host_paths)
         self.service.operations.update(self.transforms.operations())
         self.service.extensions["Shutdown"] = self._shutdown_op
         self.stopping = asyncio.Event()
