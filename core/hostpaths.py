@@ -12,6 +12,7 @@ blocks, and a socket such as ``/var/run/docker.sock`` is root on the host).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -220,6 +221,12 @@ def make_dirs_at(root_fd: int, parts: tuple[str, ...]) -> int:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
                 nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise OSError(
+                    exc.errno, f"'{part}' is a symbolic link or a file, and inferpipe never writes through links"
+                ) from exc
             os.close(fd)
             fd = nxt
     except OSError:
