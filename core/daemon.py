@@ -151,7 +151,11 @@ def run(coro: Any) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed INFERPIPE_* setting: say which, not a traceback
+        print(f"inferpipe daemon: {exc}", file=sys.stderr)
+        return 2
     settings.home.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=os.environ.get("INFERPIPE_LOG_LEVEL", "INFO"),
