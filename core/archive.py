@@ -16,25 +16,31 @@ from typing import BinaryIO
 from .modeltree import TreeLimits, TreeRefused, TreeWriter, shown
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Bytes of the decompressed stream that are not file data (headers, long names, pax records,
-# padding) allowed on top of one header block per entry: tarfile holds a pax header in memory
-# while parsing it, so a crafted multi-gigabyte header must stop here.
+# Bytes of the decompressed stream between two entries that are not file data (headers, long
+# names, pax records, padding): tarfile holds a pax header in memory while parsing it, so a crafted
+# multi-gigabyte header must stop here.
 HEADER_ALLOWANCE = 16 * 1024 * 1024
-PER_MEMBER_OVERHEAD = 3 * 512
 
 
 class _Counted:
-    """The decompressed stream, refusing to deliver much more than the file data written so far."""
+    """The decompressed stream, refusing to deliver more than HEADER_ALLOWANCE bytes of anything but
+    file data since the last entry was written."""
 
     def __init__(self, raw: BinaryIO, tree: TreeWriter) -> None:
         self.raw = raw
         self.tree = tree
         self.total = 0
+        self._marks = (0, 0)
+
+    def mark(self) -> None:
+        """An entry is written: what was read so far is accounted for."""
+        self._marks = (self.total, self.tree.bytes)
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
         self.total += len(data)
-        if self.total - self.tree.bytes > HEADER_ALLOWANCE + PER_MEMBER_OVERHEAD * (self.tree.members + 1):
+        total_mark, bytes_mark = self._marks
+        if (self.total - total_mark) - (self.tree.bytes - bytes_mark) > HEADER_ALLOWANCE:
             raise TreeRefused("has tar headers far larger than its entries need (a malformed or hostile archive)")
         return data
 
@@ -47,10 +53,12 @@ def extract(source: BinaryIO, root_fd: int, limits: TreeLimits) -> TreeWriter:
     stream: BinaryIO = _Prefixed(head, source)
     if head == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    counted = _Counted(stream, tree)
     try:
-        with tarfile.open(fileobj=_Counted(stream, tree), mode="r|") as tar:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=counted, mode="r|") as tar:  # type: ignore[arg-type]
             for member in tar:
                 _add(tree, tar, member)
+                counted.mark()
     except TreeRefused:
         raise
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeError) as exc:
