@@ -318,3 +318,70 @@ def test_container_limits_come_from_the_instance_type_capped_to_the_host() -> No
         container_limits("ml.m5.large", 3, 64 * GIB, None, 100)
     )(512 << 20, 100)
     assert container_limits("ml.t2.medium", 15, 8 * GIB, None, 1).memory >= MIN_CONTAINER_MEMORY
+
+
+# never pull ----------------------------------------------------------------------------------------------
+class FakeDocker:
+    """Records what the runtime asks of docker-py; ``run`` (which pulls on ImageNotFound) must never be used."""
+
+    def __init__(self, present: set[str]) -> None:
+        self.present = present
+        self.calls: list[str] = []
+        self.images = self
+        self.containers = self
+        self.api = self
+
+    def get(self, ref: str) -> Any:
+        import docker.errors
+
+        self.calls.append(f"images.get {ref}")
+        if ref not in self.present:
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+        return object()
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("containers.run pulls a missing image")
+
+    def create(self, image: str, **kwargs: Any) -> Any:
+        self.calls.append(f"create {image} mem={kwargs.get('mem_limit')} pids={kwargs.get('pids_limit')}")
+        client = self
+
+        class Created:
+            id = f"id-{len(client.calls)}"
+            name = kwargs.get("name", "")
+            attrs = {"NetworkSettings": {"Ports": {f"{8080 + i}/tcp": [{"HostPort": "1"}] for i in range(3)}}}
+
+            def start(self) -> None:
+                client.calls.append(f"start {image}")
+
+            def reload(self) -> None:
+                pass
+
+        return Created()
+
+
+def test_the_runtime_checks_images_and_creates_containers_without_ever_pulling() -> None:
+    from inferpipe.core.instance_types import ContainerLimits
+    from inferpipe.core.runtime import DockerRuntime
+
+    runtime = object.__new__(DockerRuntime)
+    runtime.home_id = "h"
+    fake = FakeDocker({"sha256:aaa", "sha256:bbb"})
+    runtime.client = fake  # type: ignore[assignment]
+    model = ModelSpec("m", (ContainerSpec("a", "prep:1", None), ContainerSpec("b", "model:1", None)))
+    images = [ImageInfo("prep:1", "prep@sha256:aaa", True, "sha256:aaa"), ImageInfo("model:1", "x", True, "sha256:bbb")]
+    handle = runtime.start_instance(
+        "endpoint", "e", "v", 1, 1, model, [None, None], {}, images, ContainerLimits(1 << 30, 64)
+    )
+    assert [c.container_id for c in handle.containers] and fake.calls[:2] == [
+        "images.get sha256:aaa",
+        "images.get sha256:bbb",
+    ]
+    assert "create sha256:bbb mem=1073741824 pids=64" in fake.calls  # by the id resolved when prepared
+    fake.present.discard("sha256:bbb")  # the image was removed since: a replacement must not pull it
+    fake.calls.clear()
+    with pytest.raises(
+        RuntimeProblem, match="model:1 .* is no longer present in the local Docker engine, and inferpipe never pulls"
+    ):
+        runtime.start_instance("endpoint", "e", "v", 1, 2, model, [None, None], {}, images, None)
+    assert not [c for c in fake.calls if c.startswith("create")]
