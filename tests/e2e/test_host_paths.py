@@ -241,6 +241,33 @@ def test_model_data_is_a_copy_and_containers_are_limited(
     assert not [e for e in cache_entries(d) if not e.startswith(".")], "the copy outlived its endpoint"
 
 
+def test_after_a_daemon_restart_the_copy_running_containers_mount_stays_pinned(
+    sm: Any, d: DaemonHandle, echo_image: str, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.txt").write_text("v1")
+    containers = echo_containers(echo_image, 2)
+    containers[0]["ModelDataUrl"] = str(model)
+    name = unique("pinned")
+    start_endpoint(sm, name, containers)
+    try:
+        wait_endpoint(sm, name, timeout=60)
+        cid = d.containers_of(name, "container-1")[0]
+        d.stop()
+        (model / "weights.txt").write_text("v2")  # the source changes while no daemon runs
+        d.start()
+        wait_endpoint(sm, name, timeout=60)
+        assert d.containers_of(name, "container-1") == [cid], "the instance was not adopted"
+        other = unique("other")  # creating and deleting another endpoint collects unused copies
+        start_endpoint(sm, other, echo_containers(echo_image, 2))
+        wait_endpoint(sm, other, timeout=60)
+        teardown(sm, other)
+        assert docker("exec", cid, "cat", "/opt/ml/model/weights.txt").stdout == "v1"
+    finally:
+        teardown(sm, name)
+
+
 # never pull --------------------------------------------------------------------------------------------------
 class RegistryWatch:
     """A TCP listener standing in for a registry: a pull of 127.0.0.1:PORT/... would connect here."""
