@@ -62,6 +62,16 @@ DEFAULT_LOG_BACKUPS = 3
 def _csv(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
+# Model data is copied or extracted into the cache: these bound one model's copy. 20 GiB holds the
+# weights of a 7-billion-parameter model in 16-bit floats with room to spare while leaving a small
+# disk usable; real models have at most a few thousand files, and 100,000 extract in about 30 s.
+DEFAULT_MAX_MODEL_DATA_BYTES = 20 * 1024**3
+DEFAULT_MAX_MODEL_DATA_MEMBERS = 100_000
+# Threads count as pids: a model server with a few workers of a few dozen threads each fits easily,
+# a fork bomb does not.
+DEFAULT_CONTAINER_PIDS = 4096
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -91,6 +101,12 @@ class Settings:
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"INFERPIPE_PORT={self.port} is out of range: expected an integer from 1 to 65535.")
+    # host paths, model data and containers (hostpaths.py, archive.py, instance_types.py)
+    allowed_roots: tuple[Path, ...] | None = None  # None: anywhere outside the system trees
+    max_model_data_bytes: int = DEFAULT_MAX_MODEL_DATA_BYTES
+    max_model_data_members: int = DEFAULT_MAX_MODEL_DATA_MEMBERS
+    container_memory: int | None = None  # None: derived from the instance type
+    container_pids: int = DEFAULT_CONTAINER_PIDS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +138,11 @@ class Settings:
             body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
             keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
             control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
+            allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
+            max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
+            max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
+            container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
+            container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
         )
 
     @property
@@ -159,3 +180,32 @@ class Settings:
         import hashlib
 
         return hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+
+
+def _roots(raw: str | None) -> tuple[Path, ...] | None:
+    if not raw or not raw.strip():
+        return None
+    roots = tuple(Path(p).expanduser() for p in raw.split(":") if p.strip())
+    relative = [str(r) for r in roots if not r.is_absolute()]
+    if relative:
+        got = ", ".join(relative)
+        raise ConfigError(f"INFERPIPE_ALLOWED_ROOTS must list absolute paths separated by ':' (got {got}).")
+    return roots
+
+
+def _size(name: str, default: int | None, *, units: bool = True) -> int | None:
+    """A positive count from the environment; with units, a byte size such as 512m, 20g or 20GiB."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    text = raw.lower().removesuffix("ib").removesuffix("b") if units else raw
+    unit = text[-1:] if units and text[-1:] in _SIZE_UNITS else ""
+    number = text[: len(text) - len(unit)]
+    if not number.isdigit() or int(number) <= 0:
+        kind = "a byte size such as 512m, 20g or 21474836480" if units else "a positive whole number"
+        raise ConfigError(f"{name}={raw!r} must be {kind}.")
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def _count(name: str, default: int) -> int:
+    return _size(name, default, units=False) or default

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import check_model_name, check_vpc
+from .model import NETWORK_ISOLATION_UNSUPPORTED, check_model_name, check_vpc
 from .store import Record
 from .validation import KMS_PATTERN, NAME_PATTERN, ROLE_ARN_PATTERN, S3_URI_PATTERN, Checker, check_name
 
@@ -23,6 +23,8 @@ def validate_create_endpoint_config(req: dict[str, Any]) -> None:
     c.string(req.get("ExecutionRoleArn"), "executionRoleArn", min_len=20, max_len=2048, pattern=ROLE_ARN_PATTERN)
     c.tags(req.get("Tags"))
     c.boolean(req.get("EnableNetworkIsolation"), "enableNetworkIsolation")
+    if req.get("EnableNetworkIsolation") is True:
+        c.rule(NETWORK_ISOLATION_UNSUPPORTED)
     for key in ("ExplainerConfig", "MetricsConfig"):
         c.structure(req.get(key), key[:1].lower() + key[1:])
     _check_data_capture(c, req.get("DataCaptureConfig"))

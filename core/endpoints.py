@@ -277,6 +277,8 @@ class EndpointManager:
             for fleet in fleets:
                 self.launcher.forget(fleet)
             await self.launcher.stop_handles([i.handle for i in instances] + leftovers)
+            for fleet in fleets:  # only once their containers are gone
+                self.launcher.release_model_data(fleet)
             rec = self.store.get(KIND, name)
             if rec is not None:
                 self.store.delete(KIND, name)
@@ -459,8 +461,15 @@ class EndpointManager:
         fleets: dict[str, Fleet] = {}
         for spec in specs:
             gen = generations.get(spec.name) or 1
+            # pin the model data the running containers mount, rather than copying the source again
+            known = [""] * len(spec.model.containers)
+            for h in handles:
+                if h.variant == spec.name and h.generation == gen:
+                    for c in h.containers:
+                        if 0 < c.index <= len(known) and c.model_data:
+                            known[c.index - 1] = c.model_data
             try:
-                fleet = await self.launcher.prepare(KIND, rec.name, spec, gen)
+                fleet = await self.launcher.prepare(KIND, rec.name, spec, gen, model_data=known)
             except FleetStartError as exc:
                 log.error("cannot re-adopt %s/%s: %s", rec.name, spec.name, exc)
                 continue

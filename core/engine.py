@@ -15,8 +15,10 @@ from .config import Settings
 from .deployments import Deployments
 from .endpoints import EndpointManager
 from .fleet import FleetLauncher
+from .hostpaths import HostPathPolicy
 from .metrics import Metrics
 from .modeldata import ModelCache
+from .modeltree import TreeLimits
 from .router import DEFAULT_CONTAINER_TIMEOUT, Router
 from .runtime import Runtime, RuntimeProblem
 from .service import SageMakerService
@@ -78,10 +80,15 @@ def build_engine(
     timing = timing or Timing()
     store = Store(settings.db_path)
     metrics = Metrics()
+    # The engine's data root is only asked for when a path is checked, so the control plane
+    # works while no engine runs.
+    host_paths = HostPathPolicy.from_settings(settings, docker_root=lambda: runtime.data_root())
+    limits = TreeLimits(settings.max_model_data_bytes, settings.max_model_data_members)
     launcher = FleetLauncher(
         runtime,
-        ModelCache(settings.model_cache),
+        ModelCache(settings.model_cache, host_paths, limits),
         max_startup_timeout,
+        settings,
         stop_grace=settings.stop_grace,
         timing=timing,
     )
@@ -97,6 +104,6 @@ def build_engine(
     deployments = Deployments(endpoints, Alarms(store, metrics))
     endpoints.deployments = deployments
     service = SageMakerService(settings, store, endpoints, metrics)
-    transforms = TransformManager(settings, store, runtime, launcher)
+    transforms = TransformManager(settings, store, runtime, launcher, host_paths)
     service.operations.update(transforms.operations())
     return Engine(settings, store, runtime, metrics, launcher, router, endpoints, deployments, service, transforms)

@@ -4,6 +4,11 @@ Launching a fleet means: images present and labelled for bind-to-port, model dat
 every container of every instance started and answering GET /ping with 200 (2 s per ping) within
 the start-up window. Any failure tears down whatever was started and says why, naming each
 container that failed with the tail of its log.
+
+A fleet pins the model-data cache entries it mounts from the moment they are prepared until it is
+stopped, so garbage collection never removes them while it starts, serves or runs a job. Its
+containers are always created from the image ids resolved when it was prepared, so a replacement
+or a new instance runs the same images (and fails, naming the image, if one was removed).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pathlib import Path
 
 import aiohttp
 
+from .config import Settings
+from .instance_types import ContainerLimits, container_limits
 from .modeldata import ModelCache, ModelDataError
 from .runtime import STOP_TIMEOUT, ImageInfo, InstanceHandle, Runtime, RuntimeProblem
 from .spec import ModelSpec, VariantSpec
@@ -51,6 +58,8 @@ class Fleet:
     instances: list[Instance] = field(default_factory=list)
     model_dirs: list[Path | None] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    limits: ContainerLimits | None = None
+    pins: list[Path] = field(default_factory=list)  # model-data cache entries held until stop()
     _rr: itertools.count = field(default_factory=itertools.count)
 
     @property
@@ -79,6 +88,7 @@ class FleetLauncher:
         runtime: Runtime,
         cache: ModelCache,
         max_startup_timeout: int | None = None,
+        settings: Settings | None = None,
         *,
         stop_grace: float = STOP_TIMEOUT,
         timing: Timing | None = None,
@@ -86,19 +96,24 @@ class FleetLauncher:
         self.runtime = runtime
         self.cache = cache
         self.max_startup_timeout = max_startup_timeout
+        self.settings = settings
         self.stop_grace = stop_grace  # seconds between SIGTERM and SIGKILL when instances are stopped
         self.timing = timing or Timing()
         self._session: aiohttp.ClientSession | None = None
-        # Every fleet started or adopted and not yet stopped, whoever owns it: the model-data
-        # cache keeps what any of them mounts.
+        # Every fleet started or adopted and not yet stopped, whoever owns it.
         self._live: dict[int, Fleet] = {}
 
     def register(self, fleet: Fleet) -> None:
         self._live[id(fleet)] = fleet
 
     def collect_model_data(self) -> None:
-        in_use = {d for f in self._live.values() for d in f.model_dirs if d is not None}
-        self.cache.collect(in_use)
+        """Remove model data no fleet pins any more."""
+        self.cache.collect()
+
+    def release_model_data(self, fleet: Fleet) -> None:
+        for entry in fleet.pins:
+            self.cache.release(entry)
+        fleet.pins.clear()
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -116,8 +131,11 @@ class FleetLauncher:
         variant: VariantSpec,
         generation: int,
         extra_env: dict[str, str] | None = None,
+        model_data: list[str] | None = None,
     ) -> Fleet:
-        """Check images and model data; nothing is started yet."""
+        """Check images and model data; nothing is started yet. ``model_data`` names cache entries the
+        fleet's running containers already mount (found again after a daemon restart): they are kept
+        rather than made again. The fleet holds pins on its model data until ``stop``."""
         fleet = Fleet(owner_kind, owner, variant, generation, extra_env=dict(extra_env or {}))
         problems: list[str] = []
         for cont in variant.model.containers:
@@ -134,17 +152,44 @@ class FleetLauncher:
                     "accept-bind-to-port=true to its Dockerfile)."
                 )
             fleet.images.append(info)
-        for cont in variant.model.containers:
-            if not cont.model_data_url:
-                fleet.model_dirs.append(None)
-                continue
-            try:
-                fleet.model_dirs.append(await asyncio.to_thread(self.cache.materialize, cont.model_data_url))
-            except ModelDataError as exc:
-                problems.append(f"{cont.hostname}: {exc}")
-        if problems:
+        if problems:  # no model data is read for a fleet that cannot start anyway
             raise FleetStartError(f"Production variant {variant.name} could not be created. " + " ".join(problems))
+        try:
+            for i, cont in enumerate(variant.model.containers):
+                if not cont.model_data_url:
+                    fleet.model_dirs.append(None)
+                    continue
+                known = model_data[i] if model_data and i < len(model_data) else ""
+                entry = self.cache.pin_existing(known) if known else None
+                try:
+                    entry = entry or await asyncio.to_thread(self.cache.materialize, cont.model_data_url)
+                except ModelDataError as exc:
+                    problems.append(f"{cont.hostname}: {exc}")
+                    fleet.model_dirs.append(None)
+                    continue
+                fleet.pins.append(entry)
+                fleet.model_dirs.append(entry)
+            if problems:
+                raise FleetStartError(f"Production variant {variant.name} could not be created. " + " ".join(problems))
+            fleet.limits = await asyncio.to_thread(self.limits_for, variant)
+        except BaseException:
+            self.release_model_data(fleet)
+            raise
         return fleet
+
+    def limits_for(self, variant: VariantSpec) -> ContainerLimits:
+        settings = self.settings
+        try:
+            host_memory = self.runtime.engine_memory()
+        except Exception:  # noqa: BLE001 - the engine's answer only caps the table's figure
+            host_memory = None
+        return container_limits(
+            variant.instance_type,
+            len(variant.model.containers),
+            host_memory,
+            settings.container_memory if settings else None,
+            settings.container_pids if settings else 0,
+        )
 
     async def launch(self, fleet: Fleet) -> Fleet:
         try:
@@ -176,6 +221,8 @@ class FleetLauncher:
                 fleet.model,
                 fleet.model_dirs,
                 fleet.extra_env,
+                fleet.images,
+                fleet.limits,
             )
         except RuntimeProblem as exc:
             raise FleetStartError(
@@ -266,6 +313,9 @@ class FleetLauncher:
         for fleet in fleets:
             self.forget(fleet)
         await self.stop_instances(instances, timeout)
+        # only once their containers are gone: if stopping failed, the data stays pinned (kept, not lost)
+        for fleet in fleets:
+            self.release_model_data(fleet)
 
     def forget(self, fleet: Fleet) -> None:
         """Take a fleet out of the launcher's books (its model data may then be collected); the

@@ -31,6 +31,7 @@ import aiohttp
 
 from .chain import ContainerCallError, FirstContainerUnreachable, run_chain
 from .dataprocessing import DataProcessing, DataProcessingError, process_record
+from .hostpaths import create_file
 from .records import (
     SINGLE_RECORD,
     Batch,
@@ -183,7 +184,9 @@ class BatchReader:
 
 
 class OutputWriter:
-    """Buffered writes to the partial file; ``commit`` renames it to the final name."""
+    """Buffered writes to the partial file; ``commit`` renames it to the final name. Both paths are
+    resolved and in one directory, which is reached without following links (hostpaths.create_file),
+    so an output never lands outside S3OutputPath."""
 
     def __init__(self, final: Path, partial: Path) -> None:
         self.final = final
@@ -192,10 +195,11 @@ class OutputWriter:
         self._pieces: list[bytes] = []
         self._buffered = 0
         self._fh: object | None = None
+        self._dir_fd: int | None = None
 
     def open(self) -> None:
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.partial.open("wb")
+        self._dir_fd, fd = create_file(self.partial)
+        self._fh = os.fdopen(fd, "wb")
 
     async def write(self, pieces: Sequence[bytes]) -> None:
         for piece in pieces:
@@ -216,13 +220,22 @@ class OutputWriter:
 
     def _rename(self) -> None:
         self._fh.close()  # type: ignore[union-attr]
-        os.replace(self.partial, self.final)
+        os.replace(self.partial.name, self.final.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+        self._close_dir()
 
     def discard(self) -> None:
         self._pieces = []
         if self._fh is not None:
             self._fh.close()  # type: ignore[attr-defined]
-        self.partial.unlink(missing_ok=True)
+        if self._dir_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.partial.name, dir_fd=self._dir_fd)
+            self._close_dir()
+
+    def _close_dir(self) -> None:
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
 
 def retryable(exc: ContainerCallError) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .hostpaths import HostPathPolicy
+from .modeldata import model_data_problem
 from .store import Record
 from .validation import (
     ENV_KEY_PATTERN,
@@ -19,13 +21,22 @@ MAX_CONTAINERS = 15
 MAX_ENV_ENTRIES = 100
 MAX_ENV_BYTES = 32 * 1024
 MODEL_DATA_SCHEMES = ("s3://", "https://", "file://", "/")
+# Docker can give a container no network at all, but then the daemon cannot reach its port; an
+# --internal network keeps published ports from working and still lets containers reach the host
+# through the bridge's gateway. Refusing is honest; accepting and ignoring the flag was not.
+NETWORK_ISOLATION_UNSUPPORTED = (
+    "EnableNetworkIsolation is not supported by inferpipe: it cannot keep a container from reaching the"
+    " network while the daemon still reaches the container. Leave EnableNetworkIsolation out or set it to false."
+)
 
 
 def check_model_name(c: Checker, value: Any, path: str = "modelName") -> None:
     c.string(value, path, max_len=63, pattern=MODEL_NAME_PATTERN)
 
 
-def validate_create_model(req: dict[str, Any]) -> None:
+def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None = None) -> None:
+    """``host_paths``: when given, local ModelDataUrls that exist are checked against it (allowed
+    roots, no sockets, FIFOs or devices); the daemon passes its policy."""
     c = Checker()
     if c.required(req, "ModelName", "modelName"):
         check_model_name(c, req["ModelName"])
@@ -46,6 +57,8 @@ def validate_create_model(req: dict[str, Any]) -> None:
     c.boolean(req.get("EnableNetworkIsolation"), "enableNetworkIsolation")
     check_vpc(c, req.get("VpcConfig"))
     c.tags(req.get("Tags"))
+    if req.get("EnableNetworkIsolation") is True:
+        c.rule(NETWORK_ISOLATION_UNSUPPORTED)
 
     if primary is not None and containers:
         c.rule("PrimaryContainer and Containers cannot both be specified: use Containers for a pipeline.")
@@ -76,6 +89,12 @@ def validate_create_model(req: dict[str, Any]) -> None:
             c.rule("InferenceExecutionConfig Mode Direct requires ContainerHostname on every container.")
     if primary is not None and mode == "Direct":
         c.rule("InferenceExecutionConfig Mode Direct requires Containers, not PrimaryContainer.")
+    if host_paths is not None and not c.errors:
+        for cont in [primary] if isinstance(primary, dict) else [x for x in containers or [] if isinstance(x, dict)]:
+            url = cont.get("ModelDataUrl")
+            problem = model_data_problem(url, host_paths) if isinstance(url, str) else None
+            if problem:
+                c.rule(problem)
     if env_bytes > MAX_ENV_BYTES:
         c.rule(
             f"The combined length of all Environment keys and values is {env_bytes} bytes, more than the"

@@ -1,20 +1,40 @@
-"""Model artifacts: resolve a ModelDataUrl to a host directory to mount at /opt/ml/model.
+"""Model artifacts: a ModelDataUrl turned into the copy containers mount read-only at /opt/ml/model.
 
-A directory is mounted as it is. A .tar.gz is extracted once into a cache keyed by the
-archive's content hash, after refusing anything that could escape the extraction directory
-(a tarball is untrusted input: it may come from anywhere).
+On SageMaker, /opt/ml/model is a copy made when the endpoint starts and it stays the same for the
+life of the endpoint. Here too: a ``.tar.gz`` is extracted, and a directory copied, into a cache
+keyed by content (``<home>/model-cache/tar-<sha256 of the archive>`` or ``dir-<sha256 of the tree>``);
+the caller's path is never mounted. The path must pass the host path policy (``hostpaths``), and
+the input is untrusted: ``archive`` and ``modeltree`` write it without ever leaving the entry.
+
+Building an entry happens in a hidden staging directory, outside the cache's lock (one build per
+key at a time), and is published with an atomic rename. Every entry handed out is *pinned* until
+the fleet that mounts it releases it: garbage collection only removes unpinned entries, so a fleet
+that is still starting (or a transform job) never loses its model data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
-import tarfile
+import stat
 import tempfile
 import threading
 import urllib.parse
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from . import hostpaths
+from .archive import HEADER_ALLOWANCE, extract
+from .config import DEFAULT_MAX_MODEL_DATA_BYTES, DEFAULT_MAX_MODEL_DATA_MEMBERS
+from .hostpaths import DIR_FLAGS, HostPathPolicy, PathRefused, kind_of
+from .modeltree import LimitExceeded, TreeLimits, TreeRefused, TreeWriter, gib
+
+CHUNK = 1 << 20
+TARBALL_SUFFIXES = (".tar.gz", ".tgz")
 
 
 class ModelDataError(Exception):
@@ -34,106 +54,249 @@ def local_path(url: str) -> Path:
     return Path(url)
 
 
-def check_exists(url: str) -> Path:
-    path = local_path(url)
-    if not path.exists():
-        raise ModelDataError(f"Could not find model data at {url}.")
-    if path.is_file() and not (path.name.endswith(".tar.gz") or path.name.endswith(".tgz")):
-        raise ModelDataError(f"Model data at {url} must be a gzip compressed tar archive (.tar.gz) or a directory.")
-    return path
+def model_data_problem(url: str, policy: HostPathPolicy) -> str | None:
+    """What is wrong with a local ModelDataUrl that can be seen without reading it: outside the allowed
+    roots, or a socket, FIFO or device. A path that does not exist (yet) is not a problem here: as on
+    AWS, the data is read when an endpoint is created."""
+    try:
+        path = local_path(url)
+    except ModelDataError:
+        return None
+    if not path.is_absolute():
+        return None
+    try:
+        real = policy.check(path, "ModelDataUrl")
+        st = hostpaths.lstat(real)
+    except PathRefused as exc:
+        return str(exc)
+    except OSError:
+        return None  # unreadable now; reported with its reason when an endpoint is created
+    if st is None or stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+        return None
+    return (
+        f"ModelDataUrl {url} is {kind_of(st.st_mode)}: only a gzip compressed tar archive (.tar.gz) or a"
+        " directory is accepted."
+    )
+
+
+class _Hashing:
+    """A binary file that hashes what is read from it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.hash.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(CHUNK):
+            pass
+        return self.hash.hexdigest()
 
 
 class ModelCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, policy: HostPathPolicy | None = None, limits: TreeLimits | None = None) -> None:
         self.root = root
-        self._lock = threading.Lock()
+        self.policy = policy or HostPathPolicy(None, (*(Path(p) for p in hostpaths.SYSTEM_TREES), root))
+        self.limits = limits or TreeLimits(DEFAULT_MAX_MODEL_DATA_BYTES, DEFAULT_MAX_MODEL_DATA_MEMBERS)
+        self._lock = threading.Lock()  # guards the pins, the staging names and what is published
+        self._pins: dict[str, int] = {}
+        self._staging: set[str] = set()
+        self._builds: dict[str, threading.Lock] = {}
 
+    # handing out and pinning ---------------------------------------------------------------------
     def materialize(self, url: str) -> Path:
-        """The host directory holding the model data, extracting a tarball on first use."""
-        path = check_exists(url)
-        if path.is_dir():
-            return path.resolve()
-        digest = _sha256(path)
-        target = self.root / digest
+        """The cache entry holding a copy of the model data, pinned: release it with ``release``."""
+        path = local_path(url)
+        try:
+            real = self.policy.check(path, "")
+            st = hostpaths.lstat(real)
+        except PathRefused as exc:
+            raise ModelDataError(f"Refusing model data at {url}: {exc}") from exc
+        except OSError as exc:
+            raise ModelDataError(f"Could not read model data at {url}: {exc.strerror or exc}.") from exc
+        if st is None:
+            raise ModelDataError(f"Could not find model data at {url}.")
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                return self._from_directory(url, real)
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelDataError(
+                    f"Refusing model data at {url}: it is {kind_of(st.st_mode)}; only a gzip compressed tar"
+                    " archive (.tar.gz) or a directory is accepted."
+                )
+            if not (path.name.endswith(TARBALL_SUFFIXES) or real.name.endswith(TARBALL_SUFFIXES)):
+                raise ModelDataError(
+                    f"Model data at {url} must be a gzip compressed tar archive (.tar.gz) or a directory."
+                )
+            return self._from_tarball(url, real, st.st_size)
+        except LimitExceeded as exc:
+            raise ModelDataError(f"Model data at {url} {exc}.") from exc
+        except TreeRefused as exc:
+            raise ModelDataError(f"Refusing model data at {url}: {exc}.") from exc
+        except PathRefused as exc:
+            raise ModelDataError(f"Refusing model data at {url}: {exc}") from exc
+        except OSError as exc:
+            raise ModelDataError(f"Could not copy model data at {url}: {exc}") from exc
+
+    def pin_existing(self, name: str) -> Path | None:
+        """Pin an entry that is already in the cache (the one running containers mount, found again
+        after a daemon restart); None if it is not there."""
+        if not name or name.startswith(".") or "/" in name:
+            return None
         with self._lock:
-            if target.is_dir():
-                return target
-            self.root.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=self.root))
-            try:
-                safe_extract(path, staging, url)
-                open_directories(staging)
-                staging.rename(target)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-        return target
+            target = self.root / name
+            if not target.is_dir():
+                return None
+            self._pins[name] = self._pins.get(name, 0) + 1
+            return target
 
-    def is_cached(self, path: Path) -> bool:
-        return path.parent == self.root
+    def release(self, entry: Path) -> None:
+        with self._lock:
+            left = self._pins.get(entry.name, 0) - 1
+            if left > 0:
+                self._pins[entry.name] = left
+            else:
+                self._pins.pop(entry.name, None)
 
-    def collect(self, in_use: set[Path]) -> list[Path]:
-        """Remove extracted copies no live fleet mounts any more."""
-        removed: list[Path] = []
+    def pinned(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._pins)
+
+    def collect(self) -> list[Path]:
+        """Remove every entry no fleet pins, and staging left by a crash. Entries are renamed away
+        under the lock (so none is handed out meanwhile) and deleted outside it."""
         if not self.root.is_dir():
-            return removed
+            return []
+        removed: list[Path] = []
+        doomed: list[Path] = []
         with self._lock:
             for entry in self.root.iterdir():
-                if entry.is_dir() and entry not in in_use and not entry.name.startswith("."):
-                    shutil.rmtree(entry, ignore_errors=True)
-                    removed.append(entry)
+                if entry.name.startswith("."):
+                    if entry.name not in self._staging:
+                        doomed.append(entry)
+                    continue
+                if self._pins.get(entry.name) or not entry.is_dir():
+                    continue
+                trash = self.root / f".trash-{entry.name}-{uuid.uuid4().hex[:8]}"
+                entry.rename(trash)
+                doomed.append(trash)
+                removed.append(entry)
+        for d in doomed:
+            shutil.rmtree(d, ignore_errors=True)
         return removed
 
+    # building ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _build_lock(self, name: str) -> Iterator[None]:
+        with self._lock:
+            lock = self._builds.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
-def open_directories(root: Path) -> None:
-    """Make every directory of an extracted copy 0755. Containers read /opt/ml/model as their own
-    user, often not the daemon's, and the tar "data" filter drops directory modes, so directories
-    would otherwise be created under the daemon's owner-only umask. Files keep the archive's modes.
-    The cache directory above the copies stays 0700: a bind mount does not traverse it."""
-    os.chmod(root, 0o755)
-    for parent, dirs, _files in os.walk(root):
-        for name in dirs:
-            path = os.path.join(parent, name)
-            if not os.path.islink(path):  # a link's target is a directory of the copy, chmodded on its own
-                os.chmod(path, 0o755)
+    @contextlib.contextmanager
+    def _staging_dir(self, name: str) -> Iterator[tuple[Path, int]]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            staging = Path(tempfile.mkdtemp(prefix=f".{name[:16]}-", dir=self.root))
+            self._staging.add(staging.name)
+        fd = os.open(staging, DIR_FLAGS)
+        try:
+            yield staging, fd
+        finally:
+            os.close(fd)
+            shutil.rmtree(staging, ignore_errors=True)  # gone once published
+            with self._lock:
+                self._staging.discard(staging.name)
+
+    def _publish(self, name: str, staging: Path) -> Path:
+        os.chmod(staging, 0o755)
+        with self._lock:
+            target = self.root / name
+            if not target.is_dir():  # an identical copy may have been published meanwhile: keep that one
+                staging.rename(target)
+            self._pins[name] = self._pins.get(name, 0) + 1
+            return target
+
+    def _from_tarball(self, url: str, real: Path, size: int) -> Path:
+        if size > self.limits.max_bytes + HEADER_ALLOWANCE + self.limits.max_bytes // 64:
+            raise LimitExceeded(
+                f"is a {gib(size)} archive, more than its contents may expand to: the"
+                f" {gib(self.limits.max_bytes)} limit (INFERPIPE_MAX_MODEL_DATA_BYTES)",
+                "INFERPIPE_MAX_MODEL_DATA_BYTES",
+            )
+        fd = hostpaths.open_regular(real, f"Model data at {url}")
+        with os.fdopen(fd, "rb") as fh:
+            digest = _Hashing(fh).drain()
+            name = f"tar-{digest}"
+            if (found := self.pin_existing(name)) is not None:
+                return found
+            with self._build_lock(name):
+                if (found := self.pin_existing(name)) is not None:
+                    return found
+                fh.seek(0)
+                reader = _Hashing(fh)
+                with self._staging_dir(name) as (staging, root_fd):
+                    extract(reader, root_fd, self.limits)  # type: ignore[arg-type]
+                    if reader.drain() != digest:
+                        raise ModelDataError(f"Model data at {url} changed while it was being extracted. Try again.")
+                    return self._publish(name, staging)
+
+    def _from_directory(self, url: str, real: Path) -> Path:
+        src = hostpaths.open_dir(real)
+        try:
+            with self._staging_dir("dir") as (staging, root_fd):
+                digest = copy_tree(src, root_fd, self.limits, url)
+                return self._publish(f"dir-{digest}", staging)
+        finally:
+            os.close(src)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def safe_extract(archive: Path, dest: Path, url: str) -> None:
+def copy_tree(src_fd: int, root_fd: int, limits: TreeLimits, url: str) -> str:
+    """Copy the directory ``src_fd`` into ``root_fd`` without following symbolic links; return the
+    digest of what was copied (names, kinds, executable bits, link targets, file contents)."""
+    tree = TreeWriter(root_fd, limits)
+    listing = hashlib.sha256()
+    stack: list[tuple[str, int]] = [("", os.dup(src_fd))]
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for m in members:
-                problem = _member_problem(m)
-                if problem:
-                    raise ModelDataError(f"Refusing model data at {url}: member '{m.name}' {problem}.")
-            tar.extractall(dest, members=members, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ModelDataError(f"Could not extract model data at {url}: {exc}") from exc
-
-
-def _escapes(name: str) -> bool:
-    if name.startswith("/") or os.path.isabs(name):
-        return True
-    return ".." in Path(name).parts
-
-
-def _member_problem(m: tarfile.TarInfo) -> str | None:
-    if _escapes(m.name):
-        return "has an absolute path or leads outside the archive"
-    if m.ischr() or m.isblk() or m.isfifo() or m.isdev():
-        return "is a device or FIFO"
-    if m.issym():
-        target = os.path.normpath(os.path.join(os.path.dirname(m.name), m.linkname))
-        if os.path.isabs(m.linkname) or target.startswith(".."):
-            return f"is a link leading outside the archive ({m.linkname})"
-    if m.islnk() and _escapes(m.linkname):
-        return f"is a hard link leading outside the archive ({m.linkname})"
-    return None
+        while stack:
+            rel, dfd = stack.pop()
+            try:
+                with os.scandir(dfd) as it:
+                    names = sorted(e.name for e in it)
+                for name in names:
+                    relname = f"{rel}{name}"
+                    st = hostpaths.lstat_at(dfd, name)
+                    mode = st.st_mode
+                    if stat.S_ISDIR(mode):
+                        tree.directory(relname)
+                        listing.update(b"D\0" + relname.encode() + b"\0")
+                        child = os.open(name, DIR_FLAGS, dir_fd=dfd)
+                        stack.append((f"{relname}/", child))
+                    elif stat.S_ISREG(mode):
+                        fd = hostpaths.open_regular_at(dfd, name, f"'{relname}' in the model data")
+                        with os.fdopen(fd, "rb") as fh:
+                            content = _Hashing(fh)
+                            tree.file(relname, content, mode, st.st_size)
+                        x = b"x" if mode & stat.S_IXUSR else b"-"
+                        listing.update(b"F\0" + relname.encode() + b"\0" + x + content.hash.digest())
+                    elif stat.S_ISLNK(mode):
+                        target = os.readlink(name, dir_fd=dfd)
+                        tree.symlink(relname, target)
+                        listing.update(b"L\0" + relname.encode() + b"\0" + target.encode() + b"\0")
+                    else:
+                        raise TreeRefused(
+                            f"'{relname}' is {kind_of(mode)}: only regular files, directories and links inside"
+                            " the directory are accepted"
+                        )
+            finally:
+                os.close(dfd)
+    except BaseException:
+        for _rel, fd in stack:
+            os.close(fd)
+        raise
+    tree.finish()
+    return listing.hexdigest()

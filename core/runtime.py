@@ -24,6 +24,7 @@ import docker.errors
 import yarl
 from docker.models.containers import Container
 
+from .instance_types import POD_MEMORY, POD_PIDS, ContainerLimits
 from .spec import ModelSpec
 
 LABEL = "inferpipe"
@@ -42,11 +43,25 @@ class RuntimeProblem(Exception):
     """Something about the images or the engine that the user must fix; the message says what."""
 
 
+def missing_image(image: str, image_id: str | None = None) -> str:
+    if image_id and image_id != image:
+        return (
+            f"Image {image} ({image_id[:19]}), which this fleet was deployed with, is no longer present in the"
+            " local Docker engine, and inferpipe never pulls. Provide it again (docker load -i FILE, or"
+            f" docker build / docker tag to recreate {image}) and update the endpoint to use it."
+        )
+    return (
+        f"Image {image} is not present in the local Docker engine, and inferpipe never pulls. Provide it"
+        f" first: docker build -t {image} DIR, docker load -i FILE, or docker tag LOCAL_IMAGE {image}."
+    )
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     specified: str
     resolved: str
     accepts_bind_to_port: bool
+    image_id: str = ""  # containers are created from this id: a tag moved since cannot swap the image
 
 
 @dataclass
@@ -57,6 +72,7 @@ class ContainerHandle:
     name: str
     port: int  # inside the namespace
     host_port: int  # published on 127.0.0.1
+    model_data: str = ""  # the model-data cache entry it mounts (a label), "" for none
 
     @property
     def url(self) -> str:
@@ -102,7 +118,11 @@ class Runtime(Protocol):
         model: ModelSpec,
         model_dirs: list[Path | None],
         extra_env: dict[str, str],
+        images: list[ImageInfo] | None = None,
+        limits: ContainerLimits | None = None,
     ) -> InstanceHandle: ...
+    def engine_memory(self) -> int | None: ...
+    def data_root(self) -> Path | None: ...
     def status(self, container_id: str) -> ContainerStatus: ...
     def promote(self, handle: InstanceHandle) -> None: ...
     def logs(self, container_id: str, tail: int = 20) -> str: ...
@@ -132,16 +152,33 @@ class DockerRuntime:
         try:
             img = self.client.images.get(image)
         except docker.errors.ImageNotFound as exc:
-            raise RuntimeProblem(
-                f"Image {image} is not present in the local Docker engine. inferpipe never pulls:"
-                f" build or load it first (docker build -t {image} ... or docker load)."
-            ) from exc
+            raise RuntimeProblem(missing_image(image)) from exc
         except docker.errors.APIError as exc:
             raise RuntimeProblem(f"Cannot inspect image {image}: {exc.explanation or exc}") from exc
         labels = img.labels or {}
         digests = img.attrs.get("RepoDigests") or []
         resolved = digests[0] if digests else f"{image.split(':')[0]}@{img.id}"
-        return ImageInfo(image, resolved, labels.get(BIND_TO_PORT_LABEL, "").lower() == "true")
+        return ImageInfo(image, resolved, labels.get(BIND_TO_PORT_LABEL, "").lower() == "true", img.id)
+
+    def _require_image(self, ref: str, image: str) -> None:
+        """Every container start checks its image is here first: creating a container never pulls, but
+        the message should say what to do rather than Docker's "No such image"."""
+        try:
+            self.client.images.get(ref)
+        except docker.errors.ImageNotFound as exc:
+            raise RuntimeProblem(missing_image(image, ref)) from exc
+
+    @functools.cached_property
+    def _info(self) -> dict[str, Any]:
+        return self.client.info()
+
+    def engine_memory(self) -> int | None:
+        """The memory of the machine the engine runs on, in bytes."""
+        return int(self._info.get("MemTotal") or 0) or None
+
+    def data_root(self) -> Path | None:
+        root = self._info.get("DockerRootDir")
+        return Path(root) if root else None
 
     # instances --------------------------------------------------------------------------------
     def _labels(self, handle: InstanceHandle, role: str) -> dict[str, str]:
@@ -166,17 +203,24 @@ class DockerRuntime:
         model: ModelSpec,
         model_dirs: list[Path | None],
         extra_env: dict[str, str],
+        images: list[ImageInfo] | None = None,
+        limits: ContainerLimits | None = None,
     ) -> InstanceHandle:
         handle = InstanceHandle(owner_kind, owner, variant, generation, index, pod_id="")
         base = _slug(f"inferpipe-{owner}-{variant}-g{generation}-i{index}")
         n = len(model.containers)
         ports = [FIRST_PORT + i for i in range(n)]
         hosts = {c.hostname: "127.0.0.1" for c in model.containers}
+        refs = [i.image_id or i.specified for i in images] if images else [c.image for c in model.containers]
+        for ref, cont in zip(refs, model.containers, strict=True):
+            self._require_image(ref, cont.image)
+        limits = limits or ContainerLimits(0, 0)
+        # containers.create + start, never containers.run: run() pulls when the image is missing.
         try:
             # The holder only keeps the namespace alive; it runs the first image's shell so no
             # extra image has to exist on a registry-less machine.
-            pod: Container = self.client.containers.run(
-                model.containers[0].image,
+            pod: Container = self.client.containers.create(
+                refs[0],
                 entrypoint=["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"],
                 command=[],
                 name=f"{base}-pod",
@@ -184,10 +228,13 @@ class DockerRuntime:
                 labels=self._labels(handle, "pod"),
                 ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
                 extra_hosts=hosts,
-                detach=True,
                 stop_signal="SIGTERM",
+                mem_limit=POD_MEMORY,
+                memswap_limit=POD_MEMORY,
+                pids_limit=POD_PIDS,
             )
             handle.pod_id = pod.id
+            pod.start()
             pod.reload()
             published = pod.attrs["NetworkSettings"]["Ports"]
             for i, (cont, port, data_dir) in enumerate(zip(model.containers, ports, model_dirs, strict=True), 1):
@@ -205,10 +252,12 @@ class DockerRuntime:
                     f"{LABEL}.container-index": str(i),
                     f"{LABEL}.port": str(port),
                     f"{LABEL}.pod": pod.id,
+                    f"{LABEL}.model-data": data_dir.name if data_dir else "",
                 }
                 volumes = {str(data_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if data_dir else {}
-                c: Container = self.client.containers.run(
-                    cont.image,
+                memory = {"mem_limit": limits.memory, "memswap_limit": limits.memory} if limits.memory else {}
+                c: Container = self.client.containers.create(
+                    refs[i - 1],
                     command=["serve"],
                     name=f"{base}-{_slug(cont.hostname)}",
                     labels=labels,
@@ -218,14 +267,24 @@ class DockerRuntime:
                     # Start-up competes with fleets already serving (a green fleet beside blue):
                     # a low CPU weight until healthy keeps their latency steady; see promote().
                     cpu_shares=STARTING_CPU_SHARES,
-                    detach=True,
                     stop_signal="SIGTERM",
                     # tini as PID 1 forwards SIGTERM: a server without a handler then stops at once
                     # instead of ignoring it (as PID 1 does) until SIGKILL after the grace period.
                     init=True,
+                    pids_limit=limits.pids or None,
+                    **memory,
                 )
                 host_port = int(published[f"{port}/tcp"][0]["HostPort"])
-                handle.containers.append(ContainerHandle(i, cont.hostname, c.id, c.name, port, host_port))
+                model_data = data_dir.name if data_dir else ""
+                handle.containers.append(ContainerHandle(i, cont.hostname, c.id, c.name, port, host_port, model_data))
+                c.start()
+        except docker.errors.ImageNotFound as exc:  # removed since the check above: still never pulled
+            self.stop_instance(handle, timeout=0)
+            raise RuntimeProblem(
+                f"An image of this model was removed from the local Docker engine while its containers were being"
+                f" created ({exc.explanation or exc}), and inferpipe never pulls. Provide it again (docker build,"
+                " docker load or docker tag)."
+            ) from exc
         except docker.errors.DockerException as exc:
             self.stop_instance(handle, timeout=0)
             detail = getattr(exc, "explanation", None) or str(exc)
@@ -368,6 +427,7 @@ class DockerRuntime:
                     (c.get("Names") or ["/?"])[0].lstrip("/"),
                     port,
                     pod_ports.get(pod_id, {}).get(port, 0),
+                    lab.get(f"{LABEL}.model-data", ""),
                 )
             )
         for handle in pods.values():

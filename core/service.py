@@ -64,7 +64,7 @@ class SageMakerService:
     # models -------------------------------------------------------------------------------------
     async def op_CreateModel(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
-        model.validate_create_model(req)
+        model.validate_create_model(req, self.endpoints.launcher.cache.policy)
         name = req["ModelName"]
         model_arn = arn(self.settings, "model", name)
         try:

@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from .chain import new_session
 from .config import Settings
 from .errors import ResourceInUse, ValidationException
 from .fleet import Fleet, FleetLauncher, FleetStartError, Instance
+from .hostpaths import HostPathPolicy
 from .limits import InstanceBudget
 from .minibatch import BatchSettings, FileFailed, FileTransform
 from .records import MULTI_RECORD, SINGLE_RECORD, payload_limit_bytes
@@ -50,10 +52,11 @@ from .store import AlreadyExists, Store
 from .transform_input import (
     InputError,
     InputFile,
+    allowed,
     check_input_exists,
     list_inputs,
-    local_path,
     output_file,
+    output_root,
     partial_file,
     remove_partials,
 )
@@ -131,15 +134,24 @@ class Job:
     fleet: Fleet | None = None
     stop_requested: bool = False
     failures: list[str] = field(default_factory=list)
+    output_root: Path | None = None  # S3OutputPath, resolved and checked when the job starts
 
 
 class TransformManager:
-    def __init__(self, settings: Settings, store: Store, runtime: Runtime, launcher: FleetLauncher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        runtime: Runtime,
+        launcher: FleetLauncher,
+        host_paths: HostPathPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.runtime = runtime
         self.launcher = launcher
         self.instances = InstanceBudget(settings, store)
+        self.host_paths = host_paths or HostPathPolicy.from_settings(settings)
         self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
 
     def operations(self) -> dict[str, Handler]:
@@ -156,8 +168,8 @@ class TransformManager:
         validate_create_transform_job(req)
         spec = TransformSpec.from_api(req)
         job_arn = arn(self.settings, KIND, spec.name)
-        local_path(spec.output_path, "TransformOutput.S3OutputPath")
-        check_input_exists(spec.uri, spec.data_type)
+        allowed(spec.output_path, "TransformOutput.S3OutputPath", self.host_paths)
+        check_input_exists(spec.uri, spec.data_type, self.host_paths)
         model = self.store.get("model", spec.model_name)
         if model is None:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", spec.model_name)}".')
@@ -259,12 +271,11 @@ class TransformManager:
         if running:
             await asyncio.wait([j.task for j in running if j.task], timeout=SHUTDOWN_GRACE)
 
-    @staticmethod
-    def _remove_partials(spec: dict[str, Any]) -> None:
+    def _remove_partials(self, spec: dict[str, Any]) -> None:
         try:
-            out = local_path(spec["TransformOutput"]["S3OutputPath"], "S3OutputPath")
+            out = allowed(spec["TransformOutput"]["S3OutputPath"], "S3OutputPath", self.host_paths)
         except (KeyError, ValidationException):
-            return
+            return  # never touch a path the policy refuses
         remove_partials(out, spec["TransformJobName"])
 
     # execution ------------------------------------------------------------------------------------
@@ -283,7 +294,8 @@ class TransformManager:
         reporter = asyncio.get_running_loop().create_task(self._report(job))
         status, reason = "Completed", None
         try:
-            files = await asyncio.to_thread(list_inputs, spec.uri, spec.data_type)
+            job.output_root = output_root(spec.output_path, self.host_paths)
+            files = await asyncio.to_thread(list_inputs, spec.uri, spec.data_type, self.host_paths)
             job.progress.files_total = len(files)
             job.progress.bytes_total = sum(f.size for f in files)
             variant = VariantSpec(VARIANT, job.model, spec.instance_count, 1.0, spec.instance_type)
@@ -370,7 +382,8 @@ class TransformManager:
                     log.exception("transform job %s: stopping its instances failed", name)
             await self._remove_leftovers(name)
             try:
-                await asyncio.to_thread(remove_partials, local_path(job.spec.output_path, "S3OutputPath"), name)
+                if job.output_root is not None:
+                    await asyncio.to_thread(remove_partials, job.output_root, name)
             except OSError as exc:
                 log.warning("transform job %s: cannot remove partial outputs: %s", name, exc)
             self.launcher.collect_model_data()
@@ -456,7 +469,8 @@ class TransformManager:
         self, job: Job, instance: Instance, queue: deque[InputFile], session: aiohttp.ClientSession
     ) -> None:
         settings = await self._settings(job, instance, session)
-        output_dir = local_path(job.spec.output_path, "S3OutputPath")
+        output_dir = job.output_root
+        assert output_dir is not None  # set before the fleet started
         while queue:
             file = queue.popleft()
             final = output_file(output_dir, file)

@@ -90,7 +90,7 @@ def test_model_lifecycle_and_describe_echoes_every_accepted_field(sm: Any) -> No
         "Containers": containers,
         "InferenceExecutionConfig": {"Mode": "Serial"},
         "ExecutionRoleArn": "arn:aws:iam::123456789012:role/service-role/SageMakerRole",
-        "EnableNetworkIsolation": True,
+        "EnableNetworkIsolation": False,  # True is refused: see test_host_paths.py
         "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]},
         "Tags": [{"Key": "team", "Value": "ml"}],
     }
@@ -103,7 +103,7 @@ def test_model_lifecycle_and_describe_echoes_every_accepted_field(sm: Any) -> No
     desc = sm.describe_model(ModelName=name)
     for key in ("ModelName", "Containers", "InferenceExecutionConfig", "ExecutionRoleArn", "VpcConfig"):
         assert desc[key] == request[key], key
-    assert desc["EnableNetworkIsolation"] is True
+    assert desc["EnableNetworkIsolation"] is False
     assert desc["ModelArn"] == model_arn(name)
     assert isinstance(desc["CreationTime"], dt.datetime)
     assert before <= desc["CreationTime"] <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)

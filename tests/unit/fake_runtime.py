@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from inferpipe.core.instance_types import ContainerLimits
 from inferpipe.core.runtime import (
     FIRST_PORT,
     ContainerHandle,
@@ -33,6 +34,7 @@ from inferpipe.core.runtime import (
     ImageInfo,
     InstanceHandle,
     RuntimeProblem,
+    missing_image,
 )
 from inferpipe.core.spec import ModelSpec
 
@@ -175,10 +177,15 @@ class FakeRuntime:
         model: ModelSpec,
         model_dirs: list[Path | None],
         extra_env: dict[str, str],
+        images: list[ImageInfo] | None = None,
+        limits: ContainerLimits | None = None,
     ) -> InstanceHandle:
         gate = self._gates.pop("start", None)
         if gate is not None:
             gate.wait()
+        for cont in model.containers:  # as Docker's: every start checks its images are still here
+            if cont.image not in self.images:
+                raise RuntimeProblem(missing_image(cont.image))
         for cont in model.containers:
             if cont.image in self.start_failures:
                 raise RuntimeProblem(f"CannotStartContainerError: {self.start_failures[cont.image]}")
@@ -214,6 +221,12 @@ class FakeRuntime:
             self._on_loop(cont.site.start())
             cont.log.append(f"{cont.tag} serving")
         return self._handle(inst)
+
+    def engine_memory(self) -> int | None:
+        return 8 * 1024**3
+
+    def data_root(self) -> Path | None:
+        return Path("/var/lib/docker")
 
     def status(self, container_id: str) -> ContainerStatus:
         with self._lock:

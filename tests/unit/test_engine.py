@@ -1,11 +1,9 @@
-"""Unit tests of the engine's pure parts: traffic steps, routing choice, metrics, alarms, model
-data extraction, deployment policy validation, CLI option hoisting."""
+"""Unit tests of the engine's pure parts: traffic steps, routing choice, metrics, alarms, deployment
+policy validation, CLI option hoisting (model data: test_modeldata.py, test_archive.py)."""
 
 from __future__ import annotations
 
-import io
 import random
-import tarfile
 import time
 from pathlib import Path
 
@@ -17,7 +15,6 @@ from inferpipe.core.deployment_policy import validate_deployment_config
 from inferpipe.core.deployments import traffic_steps
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.metrics import Metrics
-from inferpipe.core.modeldata import ModelCache, ModelDataError, safe_extract
 from inferpipe.core.router import EndpointRoute, VariantRoute
 from inferpipe.core.store import Store
 
@@ -116,59 +113,6 @@ def test_alarm_evaluation(tmp_path: Path) -> None:
         alarms.put({**spec, "Dimensions": []})
     alarms.delete(["lat"])
     assert alarms.describe() == []
-
-
-def _tar(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
-    return path
-
-
-def _info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = link
-    info.size = 1 if kind == tarfile.REGTYPE else 0
-    return info
-
-
-@pytest.mark.parametrize(
-    ("member", "problem"),
-    [
-        (_info("/etc/passwd"), "absolute path"),
-        (_info("../escape.txt"), "leads outside"),
-        (_info("a/../../escape.txt"), "leads outside"),
-        (_info("link", tarfile.SYMTYPE, "/etc/shadow"), "link leading outside"),
-        (_info("a/link", tarfile.SYMTYPE, "../../x"), "link leading outside"),
-        (_info("hard", tarfile.LNKTYPE, "../outside"), "hard link"),
-        (_info("dev", tarfile.CHRTYPE), "device"),
-        (_info("fifo", tarfile.FIFOTYPE), "device or FIFO"),
-    ],
-)
-def test_hostile_tarballs_are_refused(tmp_path: Path, member: tarfile.TarInfo, problem: str) -> None:
-    archive = _tar(tmp_path / "evil.tar.gz", member)
-    dest = tmp_path / "out"
-    dest.mkdir()
-    with pytest.raises(ModelDataError, match=problem):
-        safe_extract(archive, dest, str(archive))
-    assert list(dest.iterdir()) == []
-
-
-def test_model_cache_extracts_once_by_content_and_collects(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "m.tar.gz", _info("weights.bin"))
-    cache = ModelCache(tmp_path / "cache")
-    first = cache.materialize(f"file://{archive}")
-    assert (first / "weights.bin").read_bytes() == b"x"
-    assert cache.materialize(str(archive)) == first
-    assert cache.materialize(str(tmp_path)) == tmp_path.resolve()  # a directory is used as is
-    with pytest.raises(ModelDataError, match="S3 is not configured"):
-        cache.materialize("s3://bucket/key.tar.gz")
-    with pytest.raises(ModelDataError, match="Could not find model data"):
-        cache.materialize(str(tmp_path / "missing.tar.gz"))
-    cache.collect({first})
-    assert first.exists()
-    cache.collect(set())
-    assert not first.exists()
 
 
 @pytest.mark.parametrize(
