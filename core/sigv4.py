@@ -263,9 +263,9 @@ class Verifier:
         signed = [(name, value) for name in claim.signed_headers for value in headers.getall(name, [])]
         if len({n for n, _ in signed}) != len(claim.signed_headers):
             raise InvalidSignature(BAD_SIGNATURE)  # a signed header that did not arrive
-        if not all(value.isascii() for _, value in signed):
-            # botocore's signer (the client's as well as ours) cannot canonicalize a non-ASCII
-            # header value, so no client can have signed one.
+        if not all(_is_text(value) for _, value in signed):
+            # Header bytes that are not UTF-8 arrive as lone surrogates, which botocore's signer
+            # (the client's as well as ours) cannot canonicalize: no client can have signed them.
             raise InvalidSignature(BAD_SIGNATURE)
         params = [(k, v) for k, v in query if k != "X-Amz-Signature"] if claim.presigned else list(query)
         # The URL's host is not used (the signed Host header is); the body's hash is given, so
@@ -280,6 +280,14 @@ class Verifier:
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not _same(expected, claim.signature):
             raise InvalidSignature(BAD_SIGNATURE)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _same(a: str, b: str) -> bool:

@@ -148,6 +148,9 @@ def test_a_live_endpoint_answers_odd_headers_without_an_undocumented_5xx(
     shown = f"{headers!r} -> {resp.status_code} {code} {resp.text[:300]}"
     if resp.status_code == 200:
         return
-    assert resp.status_code in (400, 424, 503), shown
-    assert code == {400: "ValidationError", 424: "ModelError", 503: "ServiceUnavailable"}[resp.status_code], shown
+    # A header value that is not UTF-8 cannot be signed by botocore (the tests' signer), so the
+    # daemon answers it as a bad signature: a 403, as much a refusal as a ValidationError.
+    assert resp.status_code in (400, 403, 424, 503), shown
+    expected = {400: "ValidationError", 403: "InvalidSignatureException", 424: "ModelError", 503: "ServiceUnavailable"}
+    assert code == expected[resp.status_code], shown
     assert json.loads(resp.content)["Message"], shown
