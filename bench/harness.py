@@ -21,8 +21,8 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from inferpipe.cli.client import SigV4
 from inferpipe.core import credentials
-from inferpipe.core.client import SigV4
 from inferpipe.core.credentials import Credentials
 
 REPO = Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ from typing import Any
 
 import aiohttp
 
-from inferpipe.core import signing
+from inferpipe.cli import signing
 from inferpipe.core.credentials import Credentials
 
 CONTENT_TYPE = "application/octet-stream"

@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from inferpipe.core.client import ApiClient, start_daemon
+from inferpipe.cli.client import ApiClient, start_daemon
 from inferpipe.core.config import Settings
 
 

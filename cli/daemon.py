@@ -9,8 +9,8 @@ import sys
 
 import typer
 
+from inferpipe.cli.client import ApiClient, start_daemon, stop_daemon
 from inferpipe.core import credentials, daemon_log
-from inferpipe.core.client import ApiClient, start_daemon, stop_daemon
 
 from . import awsconfig
 from .app import daemon_app, examples

@@ -18,7 +18,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from inferpipe.core.client import ApiClient, ApiError
+from inferpipe.cli.client import ApiClient, ApiError
 
 from .app import app, examples
 from .context import STATE

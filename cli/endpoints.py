@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from inferpipe.core.client import ApiClient, ApiError
+from inferpipe.cli.client import ApiClient, ApiError
 
 from .app import app, examples, wait_app
 from .context import STATE

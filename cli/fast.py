@@ -4,7 +4,7 @@
 costs ten times the request itself. This module uses the standard library only and handles just
 the ordinary case; anything else (help, an option it does not know, no daemon of this home
 answering yet) returns None and the full CLI takes over, so there is one owner for every message.
-It signs with inferpipe.core.signing, the standard-library signer (botocore's import alone would
+It signs with inferpipe.cli.signing, the standard-library signer (botocore's import alone would
 double this path's time).
 """
 
@@ -136,7 +136,8 @@ def run(argv: list[str]) -> int | None:
         opts.get("target_container_hostname"),
         opts.get("inference_id"),
     )
-    from inferpipe.core import credentials, signing  # standard library only, like this module
+    from inferpipe.cli import signing
+    from inferpipe.core import credentials  # standard library only, like this module
 
     parts = urllib.parse.urlsplit(url)
     path = f"/endpoints/{urllib.parse.quote(endpoint)}/invocations"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from inferpipe.core.client import (
+from inferpipe.cli.client import (
     ApiError,
     ConfigError,
     DaemonNotVerified,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import Settings
+from inferpipe.core.config import Settings
 
 KIND_TO_RESOURCE = {
     "model": "model",

@@ -88,7 +88,7 @@ class Settings:
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
     log_stderr: bool = True
-    auth: str = "sigv4"  # INFERPIPE_AUTH: sigv4 | none (core/guard.py refuses anything else)
+    auth: str = "sigv4"  # INFERPIPE_AUTH: sigv4 | none (core/api/guard.py refuses anything else)
     allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback ones
     allowed_origins: tuple[str, ...] = ()  # browser Origins allowed (with CORS); none by default
     # HTTP limits (core/http_limits.py): what one client can hold of the daemon.

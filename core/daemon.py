@@ -20,16 +20,16 @@ from typing import Any
 
 from aiohttp import web
 
-from . import daemon_log
-from .config import ConfigError, Settings
-from .daemon_identity import DaemonIdentity
-from .engine import build_engine
-from .guard import Policy, SetupError
-from .home import DAEMON_UMASK, HomeProblem, ensure_home, home_problem, secure_home
-from .http_api import build_app
-from .http_limits import GuardedAppRunner
-from .runtime import DockerRuntime
-from .store import StateUnusable
+from inferpipe.core import daemon_log
+from inferpipe.core.api.guard import Policy, SetupError
+from inferpipe.core.api.http import build_app
+from inferpipe.core.api.http_limits import GuardedAppRunner
+from inferpipe.core.config import ConfigError, Settings
+from inferpipe.core.containers.runtime import DockerRuntime
+from inferpipe.core.daemon_identity import DaemonIdentity
+from inferpipe.core.engine import build_engine
+from inferpipe.core.home import DAEMON_UMASK, HomeProblem, ensure_home, home_problem, secure_home
+from inferpipe.core.store import StateUnusable
 
 log = logging.getLogger("inferpipe.daemon")
 

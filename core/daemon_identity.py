@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .home import write_private
+from inferpipe.core.home import write_private
 
 # The ways a daemon is started: `python -m inferpipe.core.daemon` (what the CLI and supervisors
 # run) and `inferpipe daemon start --foreground`.

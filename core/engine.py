@@ -10,21 +10,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .alarms import Alarms
-from .config import Settings
-from .deployments import Deployments
-from .endpoints import EndpointManager
-from .fleet import FleetLauncher
-from .hostpaths import HostPathPolicy
-from .metrics import Metrics
-from .modeldata import ModelCache
-from .modeltree import TreeLimits
-from .router import DEFAULT_CONTAINER_TIMEOUT, Router
-from .runtime import Runtime, RuntimeProblem
-from .service import SageMakerService
-from .store import Store
-from .timing import Timing
-from .transform import TransformManager
+from inferpipe.core.api.service import SageMakerService
+from inferpipe.core.batch.jobs import TransformManager
+from inferpipe.core.config import Settings
+from inferpipe.core.containers.fleet import FleetLauncher
+from inferpipe.core.containers.hostpaths import HostPathPolicy
+from inferpipe.core.containers.modeldata import ModelCache
+from inferpipe.core.containers.modeltree import TreeLimits
+from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
+from inferpipe.core.serving.alarms import Alarms
+from inferpipe.core.serving.blue_green import Deployments
+from inferpipe.core.serving.endpoints import EndpointManager
+from inferpipe.core.serving.metrics import Metrics
+from inferpipe.core.serving.router import DEFAULT_CONTAINER_TIMEOUT, Router
+from inferpipe.core.store import Store
+from inferpipe.core.timing import Timing
 
 log = logging.getLogger("inferpipe.engine")
 

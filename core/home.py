@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from .config import Settings
+from inferpipe.core.config import Settings
 
 log = logging.getLogger("inferpipe.home")
 

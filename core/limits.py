@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .config import Settings
-from .errors import ResourceLimitExceeded
-from .store import Record, Store
+from inferpipe.core.config import Settings
+from inferpipe.core.errors import ResourceLimitExceeded
+from inferpipe.core.store import Record, Store
 
 ENDPOINT_KIND = "endpoint"
 TRANSFORM_KIND = "transform-job"

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 bash scripts/ensure-docker.sh
 "$PY" -m ruff check .
+# the layering contracts in pyproject.toml ([tool.importlinter])
+"$(dirname "$PY")/lint-imports" --no-cache
 suites=()
 for dir in tests/unit tests/integration tests/e2e; do
     [[ -d $dir ]] && suites+=("$dir")

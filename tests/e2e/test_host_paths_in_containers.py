@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from helpers import echo_containers, teardown, unique
 from support import DaemonHandle, cleanup, make_daemon, wait_endpoint
 
-from inferpipe.core.instance_types import POD_MEMORY, instance_memory
+from inferpipe.core.containers.instance_types import POD_MEMORY, instance_memory
 
 MAX_BYTES = 4 << 20
 MAX_MEMBERS = 1000

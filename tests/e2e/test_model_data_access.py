@@ -14,7 +14,7 @@ EXTRACT = """
 import os, sys
 from pathlib import Path
 from inferpipe.core.home import DAEMON_UMASK
-from inferpipe.core.modeldata import ModelCache
+from inferpipe.core.containers.modeldata import ModelCache
 os.umask(DAEMON_UMASK)  # as the daemon runs
 home = Path(sys.argv[2])
 home.mkdir(mode=0o700)

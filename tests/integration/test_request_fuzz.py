@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import DaemonHandle, cleanup, make_daemon
 
-from inferpipe.core.service import SageMakerService
+from inferpipe.core.api.service import SageMakerService
 
 IMAGE = "example.com/fuzz:1"
 MODEL, CONFIG, ENDPOINT, JOB, ALARM = "fz-model", "fz-config", "fz-endpoint", "fz-job", "fz-alarm"

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from inferpipe.core.config import Settings
+from inferpipe.core.containers.runtime import Runtime
 from inferpipe.core.engine import Engine, build_engine
-from inferpipe.core.router import Invocation
-from inferpipe.core.runtime import Runtime
+from inferpipe.core.serving.router import Invocation
 from inferpipe.core.timing import Timing
 
 T = TypeVar("T")

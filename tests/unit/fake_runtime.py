@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from inferpipe.core.instance_types import ContainerLimits
-from inferpipe.core.runtime import (
+from inferpipe.core.containers.instance_types import ContainerLimits
+from inferpipe.core.containers.runtime import (
     FIRST_PORT,
     ContainerHandle,
     ContainerStatus,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from inferpipe.core.archive import extract
-from inferpipe.core.modeltree import LimitExceeded, TreeLimits, TreeRefused
+from inferpipe.core.containers.archive import extract
+from inferpipe.core.containers.modeltree import LimitExceeded, TreeLimits, TreeRefused
 
 BIG = TreeLimits(max_bytes=1 << 30, max_members=10_000)
 

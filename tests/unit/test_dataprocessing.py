@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from inferpipe.core.dataprocessing import (
+from inferpipe.core.batch.dataprocessing import (
     SLICE_END_INCLUSIVE,
     DataProcessing,
     DataProcessingError,

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from inferpipe.cli.main import hoist_global_options
-from inferpipe.core.alarms import Alarms
-from inferpipe.core.deployment_policy import validate_deployment_config
-from inferpipe.core.deployments import traffic_steps
+from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.errors import ValidationException
-from inferpipe.core.metrics import Metrics
-from inferpipe.core.router import EndpointRoute, VariantRoute
+from inferpipe.core.serving.alarms import Alarms
+from inferpipe.core.serving.blue_green import traffic_steps
+from inferpipe.core.serving.metrics import Metrics
+from inferpipe.core.serving.router import EndpointRoute, VariantRoute
 from inferpipe.core.store import Store
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from inferpipe.core.config import Settings
+from inferpipe.core.containers.modeldata import ModelCache
 from inferpipe.core.daemon_identity import DaemonIdentity, is_daemon_command, process_start_time
 from inferpipe.core.home import DAEMON_UMASK, secure_home, tighten
-from inferpipe.core.modeldata import ModelCache
 from inferpipe.core.store import StateUnusable, Store
 
 

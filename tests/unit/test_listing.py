@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from inferpipe.core.api.listing import decode_token, encode_token, page, parse_time
 from inferpipe.core.errors import ValidationException
-from inferpipe.core.listing import decode_token, encode_token, page, parse_time
 from inferpipe.core.store import Record
 
 T0 = 1_700_000_000.0

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from inferpipe.core.config import Settings
-from inferpipe.core.fleet import FleetLauncher, FleetStartError
-from inferpipe.core.hostpaths import HostPathPolicy, PathRefused, create_file
-from inferpipe.core.instance_types import GIB, MIN_CONTAINER_MEMORY, container_limits, instance_memory
-from inferpipe.core.modeldata import ModelCache, ModelDataError, model_data_problem
-from inferpipe.core.modeltree import TreeLimits
-from inferpipe.core.runtime import ImageInfo, InstanceHandle, RuntimeProblem
+from inferpipe.core.containers.fleet import FleetLauncher, FleetStartError
+from inferpipe.core.containers.hostpaths import HostPathPolicy, PathRefused, create_file
+from inferpipe.core.containers.instance_types import GIB, MIN_CONTAINER_MEMORY, container_limits, instance_memory
+from inferpipe.core.containers.modeldata import ModelCache, ModelDataError, model_data_problem
+from inferpipe.core.containers.modeltree import TreeLimits
+from inferpipe.core.containers.runtime import ImageInfo, InstanceHandle, RuntimeProblem
 from inferpipe.core.spec import ContainerSpec, ModelSpec, VariantSpec
 
 
@@ -361,8 +361,8 @@ class FakeDocker:
 
 
 def test_the_runtime_checks_images_and_creates_containers_without_ever_pulling() -> None:
-    from inferpipe.core.instance_types import ContainerLimits
-    from inferpipe.core.runtime import DockerRuntime
+    from inferpipe.core.containers.instance_types import ContainerLimits
+    from inferpipe.core.containers.runtime import DockerRuntime
 
     runtime = object.__new__(DockerRuntime)
     runtime.home_id = "h"

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from inferpipe.core.records import (
+from inferpipe.core.batch.records import (
     READ_CHUNK_SIZE,
     RECORDIO_MAGIC,
     Batch,

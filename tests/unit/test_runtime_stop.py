@@ -8,7 +8,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from inferpipe.core.runtime import ContainerHandle, DockerRuntime, InstanceHandle
+from inferpipe.core.containers.runtime import ContainerHandle, DockerRuntime, InstanceHandle
 
 
 class RecordingAPI:

@@ -17,8 +17,8 @@ import pytest
 from engine_host import EngineHost
 from fake_runtime import FakeInstance, FakeRuntime
 
-from inferpipe.core.router import EndpointRoute
-from inferpipe.core.runtime import Runtime
+from inferpipe.core.containers.runtime import Runtime
+from inferpipe.core.serving.router import EndpointRoute
 
 IMAGE = "echo:1"
 STOP_GRACE = 7.0  # any value: the tests check it is what graceful stops ask for

@@ -16,11 +16,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 from multidict import CIMultiDict
 
-from inferpipe.cli import awsconfig
-from inferpipe.core import credentials, signing
-from inferpipe.core.credentials import Credentials
-from inferpipe.core.guard import Policy, split_host
-from inferpipe.core.sigv4 import (
+from inferpipe.cli import awsconfig, signing
+from inferpipe.core import credentials
+from inferpipe.core.api.guard import Policy, split_host
+from inferpipe.core.api.sigv4 import (
     BAD_SIGNATURE,
     IncompleteSignature,
     InvalidSignature,
@@ -30,6 +29,7 @@ from inferpipe.core.sigv4 import (
     path_of,
     query_pairs,
 )
+from inferpipe.core.credentials import Credentials
 
 CREDS = Credentials("IPAKTESTTESTTESTTEST", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-abcd", "us-east-1")
 NOW = dt.datetime(2024, 5, 17, 12, 0, 0, tzinfo=dt.UTC)

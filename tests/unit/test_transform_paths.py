@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from inferpipe.core.hostpaths import HostPathPolicy
-from inferpipe.core.minibatch import OutputWriter
-from inferpipe.core.transform_input import InputError, list_inputs, open_input, output_file, partial_file
+from inferpipe.core.batch.inputs import InputError, list_inputs, open_input, output_file, partial_file
+from inferpipe.core.batch.minibatch import OutputWriter
+from inferpipe.core.containers.hostpaths import HostPathPolicy
 
 
 def policy(tmp_path: Path) -> HostPathPolicy:

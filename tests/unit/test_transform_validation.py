@@ -15,12 +15,8 @@ import pytest
 from aiohttp import web
 
 from inferpipe.cli.transform import absolutize_uri, parse_structure
-from inferpipe.core.chain import ContainerCallError, new_session
-from inferpipe.core.dataprocessing import DataProcessing
-from inferpipe.core.errors import ValidationException
-from inferpipe.core.minibatch import BatchSettings, FileFailed, FileTransform, Work, output_pieces, retryable
-from inferpipe.core.runtime import ContainerHandle
-from inferpipe.core.transform_input import (
+from inferpipe.core.batch.dataprocessing import DataProcessing
+from inferpipe.core.batch.inputs import (
     InputError,
     InputFile,
     list_inputs,
@@ -29,7 +25,11 @@ from inferpipe.core.transform_input import (
     partial_file,
     remove_partials,
 )
-from inferpipe.core.transform_job import INSTANCE_TYPES, TransformSpec, validate_create_transform_job
+from inferpipe.core.batch.minibatch import BatchSettings, FileFailed, FileTransform, Work, output_pieces, retryable
+from inferpipe.core.batch.spec import INSTANCE_TYPES, TransformSpec, validate_create_transform_job
+from inferpipe.core.containers.chain import ContainerCallError, new_session
+from inferpipe.core.containers.runtime import ContainerHandle
+from inferpipe.core.errors import ValidationException
 
 BASE: dict[str, Any] = {
     "TransformJobName": "job-1",

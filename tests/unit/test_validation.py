@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from inferpipe.core.endpoint_config import validate_create_endpoint_config
-from inferpipe.core.errors import ValidationException
-from inferpipe.core.model import validate_create_model
-from inferpipe.core.validation import (
+from inferpipe.core.api.endpoint_config import validate_create_endpoint_config
+from inferpipe.core.api.model import validate_create_model
+from inferpipe.core.api.validation import (
     NAME_PATTERN,
     Checker,
     check_list_request,
@@ -19,6 +18,7 @@ from inferpipe.core.validation import (
     render,
     tag_text_ok,
 )
+from inferpipe.core.errors import ValidationException
 
 
 def message_of(c: Checker) -> str:

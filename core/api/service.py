@@ -1,0 +1,306 @@
+"""The SageMaker API as operations on typed engine objects: one method per operation.
+
+Requests and responses are the API's own dictionaries (the wire layer only decodes JSON and
+maps errors); validation lives with each resource module, state in the store, and long-running
+work in the endpoint manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from inferpipe.core import arns
+from inferpipe.core.api import endpoint_config, listing, model
+from inferpipe.core.api.validation import Checker, check_list_request, check_name, prune_nulls
+from inferpipe.core.arns import arn
+from inferpipe.core.config import Settings
+from inferpipe.core.errors import UnknownOperationException, ValidationException
+from inferpipe.core.limits import InstanceBudget, variant_counts
+from inferpipe.core.serving.alarms import check_alarm_names
+from inferpipe.core.serving.endpoints import STATUSES, EndpointManager
+from inferpipe.core.serving.metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
+from inferpipe.core.store import AlreadyExists, Store
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+MAX_EVENTS = 10_000  # events one Inferpipe.Events call returns
+MAX_LOG_LINES = 10_000  # lines per container one Inferpipe.Logs call returns
+METRICS_SECONDS = BUCKET_SECONDS * KEEP_BUCKETS  # the metrics kept in memory
+
+
+class SageMakerService:
+    def __init__(self, settings: Settings, store: Store, endpoints: EndpointManager, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.endpoints = endpoints
+        self.metrics = metrics
+        self.instances = InstanceBudget(settings, store)
+        self.started = time.time()
+        # Operations other managers contribute (transform jobs...), by their API name.
+        self.operations: dict[str, Handler] = {}
+        self.extensions: dict[str, Handler] = {}
+        # Facts the daemon adds to its status (its instance id, which `daemon stop` checks).
+        self.status_extra: dict[str, Any] = {}
+
+    def operation(self, target: str) -> Handler:
+        prefix, _, op = target.partition(".")
+        if prefix == "SageMaker":
+            handler = self.operations.get(op) or getattr(self, f"op_{op}", None)
+        elif prefix == "Inferpipe":
+            handler = self.extensions.get(op) or getattr(self, f"x_{op}", None)
+        else:
+            handler = None
+        if handler is None:
+            raise UnknownOperationException(
+                f"Operation {target or '(none)'} is not supported by inferpipe. Supported: "
+                + ", ".join(sorted({n[3:] for n in dir(self) if n.startswith("op_")} | set(self.operations)))
+                + "."
+            )
+        return handler
+
+    # models -------------------------------------------------------------------------------------
+    async def op_CreateModel(self, req: dict[str, Any]) -> dict[str, Any]:
+        req = prune_nulls(req)
+        model.validate_create_model(req, self.endpoints.launcher.cache.policy)
+        name = req["ModelName"]
+        model_arn = arn(self.settings, "model", name)
+        try:
+            with self.store.transaction():
+                self.store.insert("model", name, model_arn, req)
+                if req.get("Tags"):
+                    self.store.set_tags(model_arn, req["Tags"])
+        except AlreadyExists:
+            raise ValidationException(f'Cannot create already existing model "{model_arn}".') from None
+        return {"ModelArn": model_arn}
+
+    def _must(self, kind: str, name: Any, path: str, label: str) -> Any:
+        c = Checker()
+        if c.required({"n": name}, "n", path):
+            if kind == "model":
+                model.check_model_name(c, name, path)
+            else:
+                check_name(c, name, path)
+        c.raise_if_any()
+        rec = self.store.get(kind, name)
+        if rec is None:
+            raise ValidationException(f'Could not find {label} "{arn(self.settings, kind, name)}".')
+        return rec
+
+    async def op_DescribeModel(self, req: dict[str, Any]) -> dict[str, Any]:
+        return model.describe(self._must("model", req.get("ModelName"), "modelName", "model"))
+
+    async def op_DeleteModel(self, req: dict[str, Any]) -> dict[str, Any]:
+        rec = self._must("model", req.get("ModelName"), "modelName", "model")
+        self.store.delete("model", rec.name)
+        return {}
+
+    async def op_ListModels(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_list_request(c, req, ["Name", "CreationTime"])
+        c.raise_if_any()
+        items, token = listing.page(self.store.all("model"), req, model.summary)
+        return {"Models": items, **({"NextToken": token} if token else {})}
+
+    # endpoint configs ---------------------------------------------------------------------------
+    async def op_CreateEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+        req = prune_nulls(req)
+        endpoint_config.validate_create_endpoint_config(req)
+        name = req["EndpointConfigName"]
+        config_arn = arn(self.settings, "endpoint-config", name)
+        missing = [v["ModelName"] for v in req["ProductionVariants"] if self.store.get("model", v["ModelName"]) is None]
+        if missing:
+            raise ValidationException(f'Could not find model "{arn(self.settings, "model", missing[0])}".')
+        if self.store.get("endpoint-config", name) is not None:
+            raise ValidationException(f'Cannot create already existing endpoint configuration "{config_arn}".')
+        self.instances.check_variants(variant_counts(req["ProductionVariants"], "InitialInstanceCount").items())
+        try:
+            with self.store.transaction():
+                self.store.insert("endpoint-config", name, config_arn, req)
+                if req.get("Tags"):
+                    self.store.set_tags(config_arn, req["Tags"])
+        except AlreadyExists:
+            raise ValidationException(
+                f'Cannot create already existing endpoint configuration "{config_arn}".'
+            ) from None
+        return {"EndpointConfigArn": config_arn}
+
+    async def op_DescribeEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+        rec = self._must(
+            "endpoint-config", req.get("EndpointConfigName"), "endpointConfigName", "endpoint configuration"
+        )
+        return endpoint_config.describe(rec)
+
+    async def op_DeleteEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+        rec = self._must(
+            "endpoint-config", req.get("EndpointConfigName"), "endpointConfigName", "endpoint configuration"
+        )
+        self.store.delete("endpoint-config", rec.name)
+        return {}
+
+    async def op_ListEndpointConfigs(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_list_request(c, req, ["Name", "CreationTime"])
+        c.raise_if_any()
+        items, token = listing.page(self.store.all("endpoint-config"), req, endpoint_config.summary)
+        return {"EndpointConfigs": items, **({"NextToken": token} if token else {})}
+
+    # endpoints ----------------------------------------------------------------------------------
+    async def op_CreateEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.endpoints.create(req)
+
+    async def op_UpdateEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.endpoints.deployments.update_endpoint(req)
+
+    async def op_UpdateEndpointWeightsAndCapacities(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.endpoints.deployments.update_weights(req)
+
+    async def op_DescribeEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        self._check_endpoint_name(req)
+        return self.endpoints.describe(req["EndpointName"])
+
+    async def op_DeleteEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        self._check_endpoint_name(req)
+        await self.endpoints.delete(req["EndpointName"])
+        return {}
+
+    async def op_ListEndpoints(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_list_request(c, req, ["Name", "CreationTime", "Status"], STATUSES)
+        c.raise_if_any()
+        items, token = listing.page(self.store.all("endpoint"), req, self.endpoints.summary)
+        return {"Endpoints": items, **({"NextToken": token} if token else {})}
+
+    def _check_endpoint_name(self, req: dict[str, Any]) -> None:
+        c = Checker()
+        if c.required(req, "EndpointName", "endpointName"):
+            check_name(c, req["EndpointName"], "endpointName")
+        c.raise_if_any()
+
+    # tags ---------------------------------------------------------------------------------------
+    def _resource_for_arn(self, value: Any, c: Checker | None = None) -> str:
+        """The ARN of an existing resource; member constraints (of the ARN and of whatever else the
+        caller put in ``c``) are reported first, as the service's front end does."""
+        c = c or Checker()
+        if c.required({"a": value}, "a", "resourceArn"):
+            c.string(value, "resourceArn", max_len=256, pattern=r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:.+")
+        c.raise_if_any()
+        parsed = arns.parse(value)
+        if parsed is not None:
+            kind, name = parsed
+            rec = self.store.get(kind, name)
+            if rec is not None and rec.arn == value:
+                return value
+        raise ValidationException(f'Could not find resource "{value}".')
+
+    async def op_AddTags(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        if c.required(req, "Tags", "tags"):
+            c.tags(req["Tags"])
+        resource = self._resource_for_arn(req.get("ResourceArn"), c)
+        self.store.set_tags(resource, req["Tags"])
+        return {"Tags": req["Tags"]}
+
+    async def op_ListTags(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        c.integer(req.get("MaxResults"), "maxResults", minimum=50, maximum=100)
+        c.string(req.get("NextToken"), "nextToken", max_len=8192)
+        resource = self._resource_for_arn(req.get("ResourceArn"), c)
+        tags = self.store.tags(resource)
+        offset = listing.decode_token(req["NextToken"]) if req.get("NextToken") else 0
+        limit = int(req.get("MaxResults") or 50)
+        out: dict[str, Any] = {"Tags": tags[offset : offset + limit]}
+        if offset + limit < len(tags):
+            out["NextToken"] = listing.encode_token(offset + limit)
+        return out
+
+    async def op_DeleteTags(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        if c.required(req, "TagKeys", "tagKeys") and c.sequence(req["TagKeys"], "tagKeys", min_len=1, max_len=50):
+            for i, key in enumerate(req["TagKeys"], 1):
+                c.string(key, f"tagKeys.{i}.member", min_len=1, max_len=128)
+        resource = self._resource_for_arn(req.get("ResourceArn"), c)
+        self.store.delete_tags(resource, req["TagKeys"])
+        return {}
+
+    # inferpipe extensions -----------------------------------------------------------------------
+    async def x_PutMetricAlarm(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.endpoints.deployments.alarms.put(req)
+        return {}
+
+    async def x_DescribeAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_alarm_names(c, req.get("AlarmNames"))
+        c.raise_if_any()
+        alarms = self.endpoints.deployments.alarms
+        names = req.get("AlarmNames") or None
+        for a in alarms.describe(names):
+            alarms.evaluate(a["AlarmName"])
+        return {"MetricAlarms": alarms.describe(names)}
+
+    async def x_DeleteAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        if c.required(req, "AlarmNames", "alarmNames"):
+            check_alarm_names(c, req["AlarmNames"])
+        c.raise_if_any()
+        self.endpoints.deployments.alarms.delete(list(req["AlarmNames"]))
+        return {}
+
+    async def x_Status(self, req: dict[str, Any]) -> dict[str, Any]:
+        from inferpipe.core.version import VERSION
+
+        return {
+            "url": self.settings.url,
+            "pid": os.getpid(),
+            "version": VERSION,
+            "home": str(self.settings.home),
+            "region": self.settings.region,
+            "schemaVersion": self.store.schema_version,
+            "uptimeSeconds": round(time.time() - self.started, 1),
+            "endpoints": len(self.endpoints.fleets),
+            **self.status_extra,
+        }
+
+    async def x_Events(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        c.string(req.get("Kind"), "kind", enum=list(arns.KIND_TO_RESOURCE))
+        c.string(req.get("Name"), "name", max_len=63)
+        c.integer(req.get("Limit"), "limit", minimum=1, maximum=MAX_EVENTS)
+        c.raise_if_any()
+        return {"Events": self.store.events(req.get("Kind"), req.get("Name"), int(req.get("Limit") or 200))}
+
+    async def x_EndpointMetrics(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        if c.required(req, "EndpointName", "endpointName"):
+            check_name(c, req["EndpointName"], "endpointName")
+        c.number(req.get("Seconds"), "seconds", minimum=1, maximum=METRICS_SECONDS)
+        c.raise_if_any()
+        name = req["EndpointName"]
+        self.endpoints.get(name)
+        return {"EndpointName": name, "Metrics": self.metrics.endpoint_summary(name, float(req.get("Seconds") or 300))}
+
+    async def x_Logs(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        if c.required(req, "EndpointName", "endpointName"):
+            check_name(c, req["EndpointName"], "endpointName")
+        check_name(c, req.get("ContainerHostname"), "containerHostname")
+        c.integer(req.get("Tail"), "tail", minimum=1, maximum=MAX_LOG_LINES)
+        c.raise_if_any()
+        name = req["EndpointName"]
+        self.endpoints.get(name)
+        tail = int(req.get("Tail") or 50)
+        want = req.get("ContainerHostname")
+        streams = []
+        for fleet in self.endpoints.fleets.get(name, {}).values():
+            for inst in fleet.instances:
+                for cont in inst.handle.containers:
+                    if want and cont.hostname != want:
+                        continue
+                    text = await asyncio.to_thread(self.endpoints.runtime.logs, cont.container_id, tail)
+                    streams.append(
+                        {"LogStreamName": f"{fleet.variant.name}/{inst.instance_id}/{cont.hostname}", "Text": text}
+                    )
+        return {"LogGroupName": f"/aws/sagemaker/Endpoints/{name}", "Streams": streams}

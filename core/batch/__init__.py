@@ -1,0 +1,2 @@
+"""Batch transform: jobs, their inputs and outputs, record splitting, mini-batches and
+DataProcessing."""

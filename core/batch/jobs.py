@@ -1,0 +1,525 @@
+"""Batch transform jobs: the API operations and the execution of each job (reference section 7).
+
+A job runs as one asyncio task:
+
+1. list the input files (``inputs``);
+2. start a transient fleet of InstanceCount instances of the model's chain (owner kind
+   ``transform-job``), every container told SAGEMAKER_BATCH and the batch settings the call gave;
+3. on each instance, ask the first container's ``GET /execution-parameters`` and settle the batch
+   settings (the call's values, then the container's, then the defaults);
+4. one worker per instance takes the next file from a shared queue (files are spread over
+   instances, one file at a time per instance) and transforms it (``minibatch.FileTransform``);
+5. the fleet is removed however the job ends; the status becomes Completed, Failed (the first
+   failed file's reason; the other files still run, as on SageMaker) or, after StopTransformJob,
+   Stopping then Stopped.
+
+Progress (files, records, bytes, records/s) is kept in memory, written to the store every couple of
+seconds, and returned by DescribeTransformJob as ``InferpipeProgress``.
+
+A daemon restart does not resume jobs: an InProgress job found at start-up is marked Failed with a
+reason saying so, Stopping becomes Stopped, and its containers and partial outputs are removed.
+Outputs of files that had completed stay. A graceful daemon stop does the same at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from inferpipe.core.api import listing
+from inferpipe.core.api.validation import Checker, check_list_request, prune_nulls
+from inferpipe.core.arns import arn
+from inferpipe.core.batch.inputs import (
+    InputError,
+    InputFile,
+    allowed,
+    check_input_exists,
+    list_inputs,
+    output_file,
+    output_root,
+    partial_file,
+    remove_partials,
+)
+from inferpipe.core.batch.minibatch import BatchSettings, FileFailed, FileTransform
+from inferpipe.core.batch.records import MULTI_RECORD, SINGLE_RECORD, payload_limit_bytes
+from inferpipe.core.batch.spec import (
+    DEFAULT_BATCH_STRATEGY,
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_PAYLOAD_MB,
+    KIND,
+    MAX_CONCURRENCY_X_PAYLOAD,
+    MAX_PAYLOAD_MB,
+    STATUSES,
+    TERMINAL,
+    TransformSpec,
+    check_job_name,
+    describe,
+    summary,
+    validate_create_transform_job,
+)
+from inferpipe.core.config import Settings
+from inferpipe.core.containers.chain import new_session
+from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
+from inferpipe.core.containers.hostpaths import HostPathPolicy
+from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
+from inferpipe.core.errors import ResourceInUse, ValidationException
+from inferpipe.core.limits import InstanceBudget
+from inferpipe.core.spec import ModelSpec, VariantSpec
+from inferpipe.core.store import AlreadyExists, Store
+
+log = logging.getLogger("inferpipe.transform")
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+VARIANT = "transform"
+PROGRESS_INTERVAL = 2.0
+EXECUTION_PARAMETERS_TIMEOUT = 2.0
+STOP_TIMEOUT = 5  # at most this many seconds between SIGTERM and SIGKILL when a job's containers go
+SHUTDOWN_GRACE = 15.0
+LEFTOVER_SCANS = 5
+MAX_CONCURRENT = 100
+MAX_REASON = 1024
+
+
+@dataclass
+class Progress:
+    files_total: int = 0
+    files_completed: int = 0
+    files_failed: int = 0
+    records: int = 0  # records of finished files, plus those written so far of files in progress
+    bytes_total: int = 0
+    bytes_done: int = 0  # input bytes of finished files
+    bytes_written: int = 0
+    started: float | None = None  # wall clock, when the fleet was ready
+    finished: float | None = None
+    active: dict[str, FileTransform] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        live_records = sum(f.records_done for f in self.active.values())
+        live_done = sum(f.bytes_done for f in self.active.values())
+        live_written = sum(f.writer.written for f in self.active.values())
+        records = self.records + live_records
+        end = self.finished or time.time()
+        elapsed = max(0.0, end - self.started) if self.started else 0.0
+        return {
+            "FilesTotal": self.files_total,
+            "FilesCompleted": self.files_completed,
+            "FilesFailed": self.files_failed,
+            "FilesInProgress": sorted(self.active),
+            "RecordsProcessed": records,
+            "BytesProcessed": self.bytes_done + live_done,
+            "BytesTotal": self.bytes_total,
+            "BytesWritten": self.bytes_written + live_written,
+            "ElapsedSeconds": round(elapsed, 3),
+            "RecordsPerSecond": round(records / elapsed, 1) if elapsed > 0 else 0.0,
+        }
+
+
+@dataclass
+class Job:
+    spec: TransformSpec
+    model: ModelSpec
+    state: dict[str, Any]
+    progress: Progress = field(default_factory=Progress)
+    task: asyncio.Task[None] | None = None
+    fleet: Fleet | None = None
+    stop_requested: bool = False
+    failures: list[str] = field(default_factory=list)
+    output_root: Path | None = None  # S3OutputPath, resolved and checked when the job starts
+
+
+class TransformManager:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        runtime: Runtime,
+        launcher: FleetLauncher,
+        host_paths: HostPathPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.runtime = runtime
+        self.launcher = launcher
+        self.instances = InstanceBudget(settings, store)
+        self.host_paths = host_paths or HostPathPolicy.from_settings(settings)
+        self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
+
+    def operations(self) -> dict[str, Handler]:
+        return {
+            "CreateTransformJob": self.create,
+            "DescribeTransformJob": self.describe,
+            "ListTransformJobs": self.list,
+            "StopTransformJob": self.stop,
+        }
+
+    # control plane --------------------------------------------------------------------------------
+    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
+        req = prune_nulls(req)
+        validate_create_transform_job(req)
+        spec = TransformSpec.from_api(req)
+        job_arn = arn(self.settings, KIND, spec.name)
+        allowed(spec.output_path, "TransformOutput.S3OutputPath", self.host_paths)
+        check_input_exists(spec.uri, spec.data_type, self.host_paths)
+        model = self.store.get("model", spec.model_name)
+        if model is None:
+            raise ValidationException(f'Could not find model "{arn(self.settings, "model", spec.model_name)}".')
+        self.instances.check_total(spec.instance_count, f" for transform job {spec.name}")
+        now = round(time.time(), 3)
+        state: dict[str, Any] = {"model": model.spec, "startTime": now}
+        stored = {k: v for k, v in req.items() if k != "Tags"}
+        try:
+            self.store.insert(KIND, spec.name, job_arn, stored, status="InProgress", state=state, now=now)
+        except AlreadyExists:
+            raise ResourceInUse(
+                "Transform job names must be unique within an AWS account and region, and a transform job with this"
+                f" name already exists ({job_arn})."
+            ) from None
+        if req.get("Tags"):
+            self.store.set_tags(job_arn, req["Tags"])
+        job = Job(spec, ModelSpec.from_api(model.spec), state)
+        self.jobs[spec.name.lower()] = job
+        job.task = asyncio.get_running_loop().create_task(self._run(job))
+        return {"TransformJobArn": job_arn}
+
+    def _record(self, name: Any) -> Any:
+        c = Checker()
+        if c.required({"n": name}, "n", "transformJobName"):
+            check_job_name(c, name)
+        c.raise_if_any()
+        rec = self.store.get(KIND, name)
+        if rec is None:
+            raise ValidationException(f'Could not find transform job "{arn(self.settings, KIND, name)}".')
+        return rec
+
+    async def describe(self, req: dict[str, Any]) -> dict[str, Any]:
+        rec = self._record(req.get("TransformJobName"))
+        job = self.jobs.get(rec.name.lower())
+        progress = job.progress.to_api() if job else rec.state.get("progress")
+        out = describe(rec, progress)
+        if job and job.fleet:
+            out["InferpipeInstances"] = [
+                {
+                    "InstanceId": i.instance_id,
+                    "Containers": [
+                        {"ContainerHostname": c.hostname, "ContainerName": c.name, "HostPort": c.host_port}
+                        for c in i.handle.containers
+                    ],
+                }
+                for i in job.fleet.instances
+            ]
+        return out
+
+    async def list(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_list_request(c, req, ["Name", "CreationTime", "Status"], STATUSES)
+        c.raise_if_any()
+        items, token = listing.page(self.store.all(KIND), req, summary)
+        return {"TransformJobSummaries": items, **({"NextToken": token} if token else {})}
+
+    async def stop(self, req: dict[str, Any]) -> dict[str, Any]:
+        rec = self._record(req.get("TransformJobName"))
+        if rec.status == "Stopping":
+            return {}
+        job = self.jobs.get(rec.name.lower())
+        if rec.status in TERMINAL or job is None:
+            raise ValidationException(
+                f'Transform job "{rec.arn}" is in status {rec.status} and cannot be stopped: only InProgress jobs can.'
+            )
+        job.stop_requested = True
+        self.store.update(KIND, rec.name, status="Stopping")
+        if job.task is not None:
+            job.task.cancel()
+        return {}
+
+    # lifecycle ------------------------------------------------------------------------------------
+    async def adopt(self) -> None:
+        """At daemon start no job of ours runs, so an InProgress job was cut short by a crash or a kill:
+        remove its containers and partial outputs, then fail it with a reason (a Stopping one becomes
+        Stopped). Containers go first, so a client that sees the final status sees them gone."""
+        records = self.store.all(KIND)
+        interrupted = [r for r in records if r.status in ("InProgress", "Stopping") and r.name.lower() not in self.jobs]
+        await self._remove_leftovers(None)
+        for rec in interrupted:
+            status = "Stopped" if rec.status == "Stopping" else "Failed"
+            reason = None
+            if status == "Failed":
+                reason = (
+                    "InternalServerError: The inferpipe daemon stopped while this job was running (it was not"
+                    " shut down gracefully); jobs are not resumed. Its containers and partial outputs were removed;"
+                    " outputs of files that had completed were kept. Create a new job to run it again."
+                )
+            await asyncio.to_thread(self._remove_partials, rec.spec)
+            state = dict(rec.state, endTime=round(time.time(), 3))
+            self.store.update(KIND, rec.name, status=status, failure_reason=reason, state=state)
+            log.warning("transform job %s was %s at start-up: now %s", rec.name, rec.status, status)
+
+    async def shutdown(self) -> None:
+        """Daemon stop: running jobs fail (they are not resumed), their containers are removed."""
+        running = [j for j in self.jobs.values() if j.task is not None and not j.task.done()]
+        for job in running:
+            job.task.cancel()  # type: ignore[union-attr]
+        if running:
+            await asyncio.wait([j.task for j in running if j.task], timeout=SHUTDOWN_GRACE)
+
+    def _remove_partials(self, spec: dict[str, Any]) -> None:
+        try:
+            out = allowed(spec["TransformOutput"]["S3OutputPath"], "S3OutputPath", self.host_paths)
+        except (KeyError, ValidationException):
+            return  # never touch a path the policy refuses
+        remove_partials(out, spec["TransformJobName"])
+
+    # execution ------------------------------------------------------------------------------------
+    def _save(self, job: Job, **fields: Any) -> None:
+        job.state["progress"] = job.progress.to_api()
+        self.store.update(KIND, job.spec.name, state=job.state, **fields)
+
+    async def _report(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            self._save(job)
+
+    async def _run(self, job: Job) -> None:
+        spec = job.spec
+        fleet: Fleet | None = None
+        reporter = asyncio.get_running_loop().create_task(self._report(job))
+        status, reason = "Completed", None
+        try:
+            job.output_root = output_root(spec.output_path, self.host_paths)
+            files = await asyncio.to_thread(list_inputs, spec.uri, spec.data_type, self.host_paths)
+            job.progress.files_total = len(files)
+            job.progress.bytes_total = sum(f.size for f in files)
+            variant = VariantSpec(VARIANT, job.model, spec.instance_count, 1.0, spec.instance_type)
+            try:
+                fleet = await self.launcher.prepare(KIND, spec.name, variant, 1, extra_env=spec.container_env())
+            except FleetStartError as exc:  # images or model data: the caller's to fix
+                raise JobFailed("ClientError", _fleet_text(exc)) from exc
+            job.fleet = fleet
+            try:
+                await self._launch(fleet)
+            except FleetStartError as exc:  # containers that exit or fail their pings
+                raise JobFailed("AlgorithmError", _fleet_text(exc)) from exc
+            job.progress.started = time.time()
+            queue = deque(files)
+            session = new_session()
+            loop = asyncio.get_running_loop()
+            workers = [loop.create_task(self._worker(job, inst, queue, session)) for inst in fleet.instances]
+            try:
+                await asyncio.gather(*workers)
+            finally:  # on a stop or an unexpected error no worker may outlive the job
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                job.progress.finished = time.time()
+                await session.close()
+            if job.failures:
+                status = "Failed"
+                more = f" ({len(job.failures) - 1} more file(s) failed.)" if len(job.failures) > 1 else ""
+                reason = f"ClientError: {job.failures[0]} No output was written for that file.{more}"
+        except asyncio.CancelledError:
+            if job.stop_requested:
+                status = "Stopped"
+            else:
+                status = "Failed"
+                reason = (
+                    "InternalServerError: The inferpipe daemon was stopped while this job was running; jobs are not"
+                    " resumed. Create a new job to run it again."
+                )
+        except JobFailed as exc:
+            status, reason = "Failed", str(exc)
+        except InputError as exc:
+            status, reason = "Failed", str(exc)
+        except RuntimeProblem as exc:
+            status, reason = "Failed", f"InternalServerError: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a job must always end with a status
+            log.exception("transform job %s failed", spec.name)
+            status, reason = "Failed", f"InternalServerError: {exc!r}"
+        finally:
+            reporter.cancel()
+            job.fleet = None
+            try:
+                await self._cleanup(job, fleet)
+            except Exception:  # noqa: BLE001 - the job must still get its final status
+                log.exception("transform job %s: cleanup failed", spec.name)
+            job.progress.finished = job.progress.finished or time.time()
+            job.state["endTime"] = round(time.time(), 3)
+            if reason and len(reason) > MAX_REASON:
+                reason = reason[: MAX_REASON - 3] + "..."
+            self._save(job, status=status, failure_reason=reason)
+            self.jobs.pop(spec.name.lower(), None)
+            log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
+
+    async def _launch(self, fleet: Fleet) -> None:
+        """Start the fleet. A stop during start-up lets the start finish (or fail) first: a container
+        being created in a worker thread cannot be interrupted, and must not be left behind."""
+        launch = asyncio.get_running_loop().create_task(self.launcher.launch(fleet))
+        try:
+            await asyncio.shield(launch)
+        except asyncio.CancelledError:
+            with contextlib.suppress(FleetStartError):
+                await launch
+            raise
+
+    async def _cleanup(self, job: Job, fleet: Fleet | None) -> None:
+        """Remove the fleet, anything else labelled with this job, and partial outputs. Shielded from a
+        second cancellation so a stopped job never leaves containers behind."""
+
+        async def clean() -> None:
+            name = job.spec.name
+            if fleet is not None:
+                try:
+                    await self.launcher.stop(fleet, min(STOP_TIMEOUT, self.launcher.stop_grace))
+                except Exception:  # noqa: BLE001 - carry on: the label scan below catches what is left
+                    log.exception("transform job %s: stopping its instances failed", name)
+            await self._remove_leftovers(name)
+            try:
+                if job.output_root is not None:
+                    await asyncio.to_thread(remove_partials, job.output_root, name)
+            except OSError as exc:
+                log.warning("transform job %s: cannot remove partial outputs: %s", name, exc)
+            self.launcher.collect_model_data()
+
+        task = asyncio.get_running_loop().create_task(clean())
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+
+    async def _remove_leftovers(self, name: str | None) -> None:
+        """Remove every container labelled with this job (or, None, with any transform job not running
+        now), found by a label scan. The scan is retried: it races other owners removing their
+        containers (Docker lists a container, then it is gone before it is inspected)."""
+        for attempt in range(LEFTOVER_SCANS):
+            try:
+                handles = await asyncio.to_thread(self.runtime.managed)
+                mine = [
+                    h
+                    for h in handles
+                    if h.owner_kind == KIND and (h.owner == name if name else h.owner.lower() not in self.jobs)
+                ]
+                if mine:
+                    log.info("removing %d leftover instance(s) of transform job(s) %s", len(mine), name or "*")
+                await self.launcher.stop_handles(mine, 0)
+                return
+            except RuntimeProblem as exc:
+                log.warning("transform job %s: cannot list its containers: %s", name, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - docker.errors.NotFound and the like: scan again
+                log.info("transform job %s: container scan %d failed (%s), retrying", name, attempt + 1, exc)
+                await asyncio.sleep(0.2)
+        log.error("transform job %s: could not scan for leftover containers", name)
+
+    async def _settings(self, job: Job, instance: Instance, session: aiohttp.ClientSession) -> BatchSettings:
+        """The call's values, then the first container's /execution-parameters, then the defaults."""
+        spec = job.spec
+        params = await self._execution_parameters(instance, session)
+        mct = spec.max_concurrent or _int(params.get("MaxConcurrentTransforms"), 1, 100) or DEFAULT_MAX_CONCURRENT
+        payload_mb = spec.max_payload_mb
+        if payload_mb is None:
+            payload_mb = _int(params.get("MaxPayloadInMB"), 0, MAX_PAYLOAD_MB)
+            if payload_mb is None:
+                payload_mb = DEFAULT_MAX_PAYLOAD_MB
+        strategy = spec.batch_strategy or _strategy(params.get("BatchStrategy")) or DEFAULT_BATCH_STRATEGY
+        mct = min(mct, MAX_CONCURRENT)  # the documented range; also bounds memory when MaxPayloadInMB is 0
+        if payload_mb and mct * payload_mb > MAX_CONCURRENCY_X_PAYLOAD:
+            mct = max(1, MAX_CONCURRENCY_X_PAYLOAD // payload_mb)
+        if "effective" not in job.state:
+            job.state["effective"] = {
+                "MaxConcurrentTransforms": mct,
+                "MaxPayloadInMB": payload_mb,
+                "BatchStrategy": strategy,
+                "ExecutionParameters": params or None,
+            }
+        return BatchSettings(
+            split_type=spec.split_type,
+            strategy=strategy,
+            max_payload_bytes=payload_limit_bytes(payload_mb),
+            max_concurrent=mct,
+            content_type=spec.content_type,
+            accept=spec.accept,
+            assemble_with=spec.assemble_with,
+            compression=spec.compression,
+            timeout=float(spec.timeout),
+            retries=spec.retries,
+            data_processing=spec.data_processing,
+        )
+
+    @staticmethod
+    async def _execution_parameters(instance: Instance, session: aiohttp.ClientSession) -> dict[str, Any]:
+        url = f"{instance.handle.containers[0].url}/execution-parameters"
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=EXECUTION_PARAMETERS_TIMEOUT)) as resp:
+                if resp.status != 200:
+                    return {}
+                doc = json.loads(await resp.read())
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    async def _worker(
+        self, job: Job, instance: Instance, queue: deque[InputFile], session: aiohttp.ClientSession
+    ) -> None:
+        settings = await self._settings(job, instance, session)
+        output_dir = job.output_root
+        assert output_dir is not None  # set before the fleet started
+        while queue:
+            file = queue.popleft()
+            final = output_file(output_dir, file)
+            ft = FileTransform(
+                session, instance.handle.containers, file, final, partial_file(final, job.spec.name), settings
+            )
+            progress = job.progress
+            progress.active[file.relative] = ft
+            instance.inflight += 1
+            done = False
+            try:
+                await ft.run()
+                done = True
+                progress.files_completed += 1
+            except FileFailed as exc:
+                progress.files_failed += 1
+                job.failures.append(str(exc))
+                self.store.record_event(KIND, job.spec.name, "FileFailed", {"file": file.relative, "reason": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - one broken file must not hide the others' results
+                log.exception("transform job %s: file %s", job.spec.name, file.relative)
+                progress.files_failed += 1
+                job.failures.append(f"{file.relative}: internal error: {exc!r}.")
+            finally:
+                instance.inflight -= 1
+                progress.active.pop(file.relative, None)
+                progress.bytes_done += file.size
+                if done:
+                    progress.records += ft.records_done
+                    progress.bytes_written += ft.writer.written
+
+
+class JobFailed(Exception):
+    def __init__(self, kind: str, text: str) -> None:
+        super().__init__(f"{kind}: {text}")
+
+
+def _fleet_text(exc: FleetStartError) -> str:
+    """The fleet speaks of production variants; here the "variant" is the job's instances."""
+    text = str(exc).replace(f"Production variant {VARIANT} ", "The transform job's instances ")
+    return text.replace(f"production variant {VARIANT}", "the transform job")
+
+
+def _int(value: Any, lo: int, hi: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        return None
+    return value
+
+
+def _strategy(value: Any) -> str | None:
+    """/execution-parameters spells it MULTI_RECORD; accept the API's MultiRecord too."""
+    key = str(value or "").upper().replace("_", "")
+    return {"MULTIRECORD": MULTI_RECORD, "SINGLERECORD": SINGLE_RECORD}.get(key)

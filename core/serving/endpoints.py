@@ -1,0 +1,505 @@
+"""Endpoints: desired state (the endpoint config the endpoint was created or updated with) turned
+into running fleets, kept healthy, re-adopted after a daemon restart, and torn down.
+
+An endpoint snapshots its config and models when it deploys them: on AWS you may delete a model
+or config that a live endpoint uses, and the endpoint keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from inferpipe.core.api.deployment_policy import validate_deployment_config
+from inferpipe.core.api.validation import Checker, check_name
+from inferpipe.core.arns import arn
+from inferpipe.core.config import Settings
+from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
+from inferpipe.core.containers.runtime import InstanceHandle, Runtime, RuntimeProblem
+from inferpipe.core.errors import ValidationException
+from inferpipe.core.limits import InstanceBudget, variant_counts
+from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
+from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
+from inferpipe.core.store import AlreadyExists, Record, Store
+from inferpipe.core.timing import Timing
+
+log = logging.getLogger("inferpipe.endpoints")
+
+KIND = "endpoint"
+STATUSES = [
+    "OutOfService",
+    "Creating",
+    "Updating",
+    "SystemUpdating",
+    "RollingBack",
+    "InService",
+    "Deleting",
+    "Failed",
+    "UpdateRollbackFailed",
+]
+
+
+def variant_specs(config: dict[str, Any], models: dict[str, dict[str, Any]]) -> list[VariantSpec]:
+    specs = []
+    for v in config["ProductionVariants"]:
+        specs.append(
+            VariantSpec(
+                name=v["VariantName"],
+                model=ModelSpec.from_api(models[v["ModelName"]]),
+                instance_count=int(v.get("InitialInstanceCount") or 1),
+                weight=float(v.get("InitialVariantWeight", 1.0)),
+                instance_type=v.get("InstanceType"),
+                startup_timeout=int(
+                    v.get("ContainerStartupHealthCheckTimeoutInSeconds") or DEFAULT_STARTUP_HEALTH_TIMEOUT
+                ),
+            )
+        )
+    return specs
+
+
+class EndpointManager:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        runtime: Runtime,
+        launcher: FleetLauncher,
+        router: Router,
+        timing: Timing | None = None,
+    ) -> None:
+        self.settings = settings
+        self.timing = timing or Timing()
+        self.store = store
+        self.runtime = runtime
+        self.launcher = launcher
+        self.router = router
+        self.instances = InstanceBudget(settings, store)
+        # endpoint name -> variant name -> fleet serving it
+        self.fleets: dict[str, dict[str, Fleet]] = {}
+        self.status: dict[str, str] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._healing: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._monitor: asyncio.Task[None] | None = None
+        self.deployments: Any = None  # set by the daemon: UpdateEndpoint's machinery (blue_green.py)
+
+    def lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name.lower(), asyncio.Lock())
+
+    # control plane ------------------------------------------------------------------------------
+    def get(self, name: str) -> Record:
+        rec = self.store.get(KIND, name)
+        if rec is None:
+            raise ValidationException(f'Could not find endpoint "{arn(self.settings, KIND, name)}".')
+        return rec
+
+    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        if c.required(req, "EndpointName", "endpointName"):
+            check_name(c, req["EndpointName"], "endpointName")
+        if c.required(req, "EndpointConfigName", "endpointConfigName"):
+            check_name(c, req["EndpointConfigName"], "endpointConfigName")
+        c.tags(req.get("Tags"))
+        c.structure(req.get("DeploymentConfig"), "deploymentConfig")
+        c.raise_if_any()
+        if req.get("DeploymentConfig"):
+            validate_deployment_config(req["DeploymentConfig"])
+        name = req["EndpointName"]
+        endpoint_arn = arn(self.settings, KIND, name)
+        if self.store.get(KIND, name) is not None:
+            raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".')
+        config, models = self.snapshot(req["EndpointConfigName"])
+        counts = variant_counts(config["ProductionVariants"], "InitialInstanceCount")
+        self.instances.check_endpoint(name, counts, beside=True)
+        spec = {k: v for k, v in req.items() if k != "Tags"}
+        state = {"config": config, "models": models, "nextGeneration": 1, "variants": self.desired_variants(config)}
+        try:
+            self.store.insert(KIND, name, endpoint_arn, spec, status="Creating", state=state)
+        except AlreadyExists:
+            raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".') from None
+        if req.get("Tags"):
+            self.store.set_tags(endpoint_arn, req["Tags"])
+        self.status[name] = "Creating"
+        self.spawn(name, self._create_fleets(name))
+        return {"EndpointArn": endpoint_arn}
+
+    def snapshot(self, config_name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        rec = self.store.get("endpoint-config", config_name)
+        if rec is None:
+            raise ValidationException(
+                f'Could not find endpoint configuration "{arn(self.settings, "endpoint-config", config_name)}".'
+            )
+        models: dict[str, dict[str, Any]] = {}
+        for v in rec.spec["ProductionVariants"]:
+            m = self.store.get("model", v["ModelName"])
+            if m is None:
+                raise ValidationException(f'Could not find model "{arn(self.settings, "model", v["ModelName"])}".')
+            models[v["ModelName"]] = m.spec
+        return rec.spec, models
+
+    @staticmethod
+    def desired_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "VariantName": v["VariantName"],
+                "DesiredInstanceCount": int(v.get("InitialInstanceCount") or 1),
+                "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
+                "CurrentWeight": float(v.get("InitialVariantWeight", 1.0)),
+            }
+            for v in config["ProductionVariants"]
+        ]
+
+    def spawn(self, name: str, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks[name.lower()] = task
+        task.add_done_callback(
+            lambda t: self.tasks.pop(name.lower(), None) if self.tasks.get(name.lower()) is t else None
+        )
+
+    def specs_for(self, rec: Record) -> list[VariantSpec]:
+        specs = variant_specs(rec.state["config"], rec.state["models"])
+        desired = {v["VariantName"]: v for v in rec.state.get("variants", [])}
+        out = []
+        for s in specs:
+            d = desired.get(s.name)
+            if d:
+                s = VariantSpec(
+                    s.name,
+                    s.model,
+                    int(d["DesiredInstanceCount"]),
+                    float(d["CurrentWeight"]),
+                    s.instance_type,
+                    s.startup_timeout,
+                )
+            out.append(s)
+        return out
+
+    def next_generation(self, name: str) -> int:
+        rec = self.get(name)
+        gen = int(rec.state.get("nextGeneration", 1))
+        state = dict(rec.state, nextGeneration=gen + 1)
+        self.store.update(KIND, name, state=state)
+        return gen
+
+    async def launch_variant(self, name: str, spec: VariantSpec, generation: int) -> Fleet:
+        fleet = await self.launcher.prepare(KIND, name, spec, generation)
+        return await self.launcher.launch(fleet)
+
+    async def _create_fleets(self, name: str) -> None:
+        async with self.lock(name):
+            rec = self.get(name)
+            specs = self.specs_for(rec)
+            generation = self.next_generation(name)
+            results = await asyncio.gather(
+                *(self.launch_variant(name, s, generation) for s in specs), return_exceptions=True
+            )
+            fleets = [r for r in results if isinstance(r, Fleet)]
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                await self.launcher.stop_fleets(fleets, 0)
+                reason = " ".join(
+                    str(e) if isinstance(e, FleetStartError) else f"Internal error: {e!r}" for e in errors
+                )
+                log.warning("endpoint %s failed: %s", name, reason)
+                self.status[name] = "Failed"
+                self.store.update(KIND, name, status="Failed", failure_reason=reason[:1024])
+                return
+            self.fleets[name] = {f.variant.name: f for f in fleets}
+            self.install_route(name, specs)
+            rec = self.get(name)
+            state = dict(rec.state)
+            state["variants"] = [self.variant_state(f, rec) for f in fleets]
+            self.store.update(KIND, name, status="InService", failure_reason=None, state=state)
+            self.status[name] = "InService"
+
+    def variant_state(self, fleet: Fleet, rec: Record) -> dict[str, Any]:
+        previous = {v["VariantName"]: v for v in rec.state.get("variants", [])}.get(fleet.variant.name, {})
+        now = time.time()
+        return {
+            "VariantName": fleet.variant.name,
+            "Generation": fleet.generation,
+            "DesiredInstanceCount": fleet.variant.instance_count,
+            "DesiredWeight": previous.get("DesiredWeight", fleet.variant.weight),
+            "CurrentWeight": fleet.variant.weight,
+            "DeployedImages": [
+                {"SpecifiedImage": i.specified, "ResolvedImage": i.resolved, "ResolutionTime": now}
+                for i in fleet.images
+            ],
+        }
+
+    def install_route(self, name: str, specs: list[VariantSpec]) -> None:
+        fleets = self.fleets.get(name, {})
+        mode = specs[0].model.mode if specs else "Serial"
+        self.router.install(
+            EndpointRoute(
+                name=name,
+                mode=mode,
+                variants=[VariantRoute(s.name, s.weight, [(fleets[s.name], 1.0)]) for s in specs if s.name in fleets],
+            )
+        )
+
+    async def delete(self, name: str) -> None:
+        rec = self.get(name)
+        self.store.update(KIND, rec.name, status="Deleting")
+        self.status[rec.name] = "Deleting"
+        self.router.remove(rec.name)
+        task = self.tasks.get(rec.name.lower())
+        if task is not None:
+            task.cancel()
+        self.spawn(rec.name, self._teardown(rec.name))
+
+    async def remove_generation(self, name: str, generation: int) -> None:
+        """Remove every container of one fleet generation of an endpoint, running or not."""
+        handles = await asyncio.to_thread(self.runtime.managed)
+        doomed = [h for h in handles if h.owner_kind == KIND and h.owner == name and h.generation == generation]
+        await self.launcher.stop_handles(doomed, 0)
+
+    async def _teardown(self, name: str) -> None:
+        async with self.lock(name):
+            fleets = list(self.fleets.pop(name, {}).values())
+            instances = [i for f in fleets for i in f.instances]
+            await self.launcher.drain(instances, self.router.container_timeout)
+            # The fleets' instances and whatever else is left under this name (half-started fleets,
+            # earlier generations), all stopped together.
+            serving = {(i.handle.variant, i.handle.generation, i.handle.index) for i in instances}
+            try:
+                handles = await asyncio.to_thread(self.runtime.managed)
+            except RuntimeProblem as exc:  # no engine: a daemon start re-runs the teardown of a Deleting endpoint
+                log.warning("endpoint %s stays Deleting: cannot list its containers: %s", name, exc)
+                return
+            leftovers = [
+                h
+                for h in handles
+                if h.owner_kind == KIND and h.owner == name and (h.variant, h.generation, h.index) not in serving
+            ]
+            for fleet in fleets:
+                self.launcher.forget(fleet)
+            await self.launcher.stop_handles([i.handle for i in instances] + leftovers)
+            for fleet in fleets:  # only once their containers are gone
+                self.launcher.release_model_data(fleet)
+            rec = self.store.get(KIND, name)
+            if rec is not None:
+                self.store.delete(KIND, name)
+                self.store.delete_tags(rec.arn, [t["Key"] for t in self.store.tags(rec.arn)])
+            self.status.pop(name, None)
+            self.launcher.collect_model_data()
+
+    # describe -----------------------------------------------------------------------------------
+    def describe(self, name: str) -> dict[str, Any]:
+        rec = self.get(name)
+        fleets = self.fleets.get(rec.name, {})
+        variants = []
+        for v in rec.state.get("variants", []):
+            fleet = fleets.get(v["VariantName"])
+            summary: dict[str, Any] = {"VariantName": v["VariantName"]}
+            if v.get("DeployedImages"):
+                summary["DeployedImages"] = v["DeployedImages"]
+            summary["CurrentWeight"] = v.get("CurrentWeight", 1.0)
+            summary["DesiredWeight"] = v.get("DesiredWeight", 1.0)
+            summary["CurrentInstanceCount"] = len(fleet.healthy_instances()) if fleet else 0
+            summary["DesiredInstanceCount"] = v.get("DesiredInstanceCount", 1)
+            if v.get("VariantStatus"):
+                summary["VariantStatus"] = v["VariantStatus"]
+            variants.append(summary)
+        out: dict[str, Any] = {
+            "EndpointName": rec.name,
+            "EndpointArn": rec.arn,
+            "EndpointConfigName": rec.state["config"]["EndpointConfigName"],
+            "ProductionVariants": variants,
+            "EndpointStatus": rec.status,
+            "CreationTime": rec.created,
+            "LastModifiedTime": rec.modified,
+        }
+        if rec.failure_reason:
+            out["FailureReason"] = rec.failure_reason
+        if rec.state.get("lastDeploymentConfig"):
+            out["LastDeploymentConfig"] = rec.state["lastDeploymentConfig"]
+        if rec.state.get("pending"):
+            out["PendingDeploymentSummary"] = rec.state["pending"]
+        capture = rec.state["config"].get("DataCaptureConfig")
+        if capture:
+            out["DataCaptureConfig"] = {
+                "EnableCapture": capture.get("EnableCapture", True),
+                "CaptureStatus": "Stopped",
+                "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 0),
+                "DestinationS3Uri": capture.get("DestinationS3Uri", ""),
+                "KmsKeyId": capture.get("KmsKeyId", ""),
+            }
+        # Extra, inferpipe-only detail that boto3 ignores: the deployment in progress, and where each
+        # instance listens (green ones too while an update runs).
+        live = self.deployments.describe_extra(rec.name) if self.deployments else None
+        if live:
+            out["InferpipeDeployment"] = live
+        if self.deployments:
+            fleets = {**fleets, **{f"{k} (new)": f for k, f in self.deployments.green.get(rec.name, {}).items()}}
+        out["InferpipeInstances"] = [
+            {
+                "VariantName": f.variant.name,
+                "Generation": f.generation,
+                "InstanceId": i.instance_id,
+                "Healthy": i.healthy,
+                "Containers": [
+                    {"ContainerHostname": c.hostname, "ContainerName": c.name, "HostPort": c.host_port}
+                    for c in i.handle.containers
+                ],
+            }
+            for f in fleets.values()
+            for i in f.instances
+        ]
+        return out
+
+    def summary(self, rec: Record) -> dict[str, Any]:
+        return {
+            "EndpointName": rec.name,
+            "EndpointArn": rec.arn,
+            "CreationTime": rec.created,
+            "LastModifiedTime": rec.modified,
+            "EndpointStatus": rec.status,
+        }
+
+    # health --------------------------------------------------------------------------------------
+    def start_monitor(self) -> None:
+        self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop())
+
+    async def stop_monitor(self) -> None:
+        if self._monitor:
+            self._monitor.cancel()
+
+    async def _monitor_loop(self) -> None:
+        trouble: str | None = None  # the last failure logged: a down engine is logged once, not every second
+        while True:
+            await asyncio.sleep(self.timing.monitor_interval)
+            try:
+                dead = await asyncio.to_thread(self.runtime.dead_containers)
+            except Exception as exc:  # noqa: BLE001 - the engine may hiccup; try again next tick
+                if str(exc) != trouble:
+                    if isinstance(exc, RuntimeProblem):
+                        log.warning("monitor: cannot list containers: %s", exc)
+                    else:
+                        log.exception("monitor: cannot list containers")
+                    trouble = str(exc)
+                continue
+            if trouble is not None:
+                log.info("monitor: listing containers works again")
+                trouble = None
+            for name, fleets in list(self.fleets.items()):
+                if self.status.get(name) not in ("InService", "Updating"):
+                    continue
+                for fleet in list(fleets.values()):
+                    for inst in list(fleet.instances):
+                        if inst.handle.pod_id in dead or any(c.container_id in dead for c in inst.handle.containers):
+                            inst.healthy = False
+                            self.instance_trouble(fleet, inst)
+
+    def instance_trouble(self, fleet: Fleet, instance: Instance) -> None:
+        key = f"{fleet.owner}/{fleet.variant.name}/{instance.instance_id}"
+        if key in self._healing:
+            return
+        self._healing.add(key)
+        task = asyncio.get_running_loop().create_task(self._heal(fleet, instance))
+        task.add_done_callback(lambda _t: self._healing.discard(key))
+
+    async def _heal(self, fleet: Fleet, instance: Instance) -> None:
+        if await self.launcher.instance_alive(instance):
+            instance.healthy = True
+            return
+        log.warning("instance %s of %s/%s is down: replacing it", instance.instance_id, fleet.owner, fleet.variant.name)
+        self.store.record_event(
+            KIND, fleet.owner, "InstanceReplaced", {"variant": fleet.variant.name, "instance": instance.instance_id}
+        )
+        if instance in fleet.instances:
+            fleet.instances.remove(instance)
+        await self.launcher.stop_instances([instance], 0)
+        index = max([i.handle.index for i in fleet.instances] + [instance.handle.index]) + 1
+        for attempt in range(3):
+            if self.fleets.get(fleet.owner, {}).get(fleet.variant.name) is not fleet:
+                return  # the fleet was replaced or deleted meanwhile
+            try:
+                fresh = await self.launcher.start_instance(fleet, index + attempt)
+            except FleetStartError as exc:
+                log.warning("replacement of %s failed: %s", instance.instance_id, exc)
+                await asyncio.sleep(self.timing.heal_retry)
+                continue
+            fleet.instances.append(fresh)
+            return
+
+    # adoption after a restart ----------------------------------------------------------------------
+    async def adopt(self) -> None:
+        handles = await asyncio.to_thread(self.runtime.managed)
+        by_owner: dict[str, list[InstanceHandle]] = {}
+        for h in handles:
+            if h.owner_kind == KIND:
+                by_owner.setdefault(h.owner, []).append(h)
+        known = {r.name for r in self.store.all(KIND)}
+        for owner, hs in by_owner.items():
+            if owner not in known:
+                log.info("removing %d orphan instance(s) of deleted endpoint %s", len(hs), owner)
+                await self.launcher.stop_handles(hs, 0)
+        for rec in self.store.all(KIND):
+            self.status[rec.name] = rec.status or "Creating"
+            mine = by_owner.get(rec.name, [])
+            if rec.status == "Deleting":
+                self.spawn(rec.name, self._teardown(rec.name))
+            elif rec.status == "Creating":
+                await self.launcher.stop_handles(mine, 0)
+                self.spawn(rec.name, self._create_fleets(rec.name))
+            elif rec.status == "Failed":
+                await self.launcher.stop_handles(mine, 0)
+            else:
+                if self.deployments is not None:
+                    rec = self.deployments.converge(rec)
+                    self.status[rec.name] = rec.status or "InService"
+                await self._adopt_serving(rec, mine)
+
+    async def _adopt_serving(self, rec: Record, handles: list[InstanceHandle]) -> None:
+        specs = self.specs_for(rec)
+        generations = {v["VariantName"]: v.get("Generation") for v in rec.state.get("variants", [])}
+        stale = [h for h in handles if generations.get(h.variant) != h.generation]
+        await self.launcher.stop_handles(stale, 0)
+        fleets: dict[str, Fleet] = {}
+        for spec in specs:
+            gen = generations.get(spec.name) or 1
+            # pin the model data the running containers mount, rather than copying the source again
+            known = [""] * len(spec.model.containers)
+            for h in handles:
+                if h.variant == spec.name and h.generation == gen:
+                    for c in h.containers:
+                        if 0 < c.index <= len(known) and c.model_data:
+                            known[c.index - 1] = c.model_data
+            try:
+                fleet = await self.launcher.prepare(KIND, rec.name, spec, gen, model_data=known)
+            except FleetStartError as exc:
+                log.error("cannot re-adopt %s/%s: %s", rec.name, spec.name, exc)
+                continue
+            for h in handles:
+                if h.variant == spec.name and h.generation == gen:
+                    inst = Instance(h)
+                    if await self.launcher.instance_alive(inst):
+                        fleet.instances.append(inst)
+                    else:
+                        await self.launcher.stop_handles([h], 0)
+            fleets[spec.name] = fleet
+            self.launcher.register(fleet)
+        self.fleets[rec.name] = fleets
+        self.install_route(rec.name, specs)
+        self.store.record_event(KIND, rec.name, "Adopted", {v: len(f.instances) for v, f in fleets.items()})
+        for spec in specs:
+            fleet = fleets.get(spec.name)
+            if fleet is None:
+                continue
+            missing = spec.instance_count - len(fleet.instances)
+            if missing > 0:
+                self._spawn_scale(fleet, missing)
+
+    def _spawn_scale(self, fleet: Fleet, count: int) -> None:
+        async def grow() -> None:
+            start = max([i.handle.index for i in fleet.instances], default=0) + 1
+            for k in range(count):
+                try:
+                    fleet.instances.append(await self.launcher.start_instance(fleet, start + k))
+                except FleetStartError as exc:
+                    log.error("could not restore an instance of %s/%s: %s", fleet.owner, fleet.variant.name, exc)
+
+        asyncio.get_running_loop().create_task(grow())
