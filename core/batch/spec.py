@@ -1,11 +1,5 @@
 """The TransformJob resource: CreateTransformJob's validation, the typed spec the engine runs, and
-the Describe / List shapes (reference sections 6 and 7).
-
-Validation follows the service model (botocore 1.44.8) member by member, plus the service rules the
-reference lists: MaxPayloadInMB 0-100, MaxConcurrentTransforms x MaxPayloadInMB <= 100, and the
-DataProcessing content-type / SplitType / AssembleWith rules (``DataProcessing.validate``). Where
-data lives (local paths instead of S3) is checked by ``inputs``.
-"""
+the Describe / List shapes. Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 
