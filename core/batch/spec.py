@@ -229,7 +229,7 @@ def _str(value: Any) -> str | None:
 @dataclass(frozen=True)
 class TransformSpec:
     """A validated CreateTransformJob request, as the engine consumes it. ``None`` means "not given":
-    the container's /execution-parameters, then the defaults, decide (reference section 6)."""
+    the container's /execution-parameters, then the defaults, decide, as AWS documents."""
 
     name: str
     model_name: str
