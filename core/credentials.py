@@ -1,13 +1,5 @@
 """The daemon's own AWS-style credentials: one access key pair per home, kept owner-only.
-
-The daemon creates ``$INFERPIPE_HOME/credentials`` on first start and verifies every request
-against it; the CLI, the test harness and ``inferpipe daemon env`` read the same file. The file
-is the JSON a ``credential_process`` prints (``Version`` 1, ``AccessKeyId``, ``SecretAccessKey``),
-plus the ``Region`` the daemon scopes signatures to, so the CLI signs for the region the daemon
-actually runs in even when its own shell has another ``AWS_DEFAULT_REGION``.
-
-Standard library only: the CLI's fast path imports this module.
-"""
+Standard library only: the CLI's fast path imports this module. Design notes: docs/security.md."""
 
 from __future__ import annotations
 

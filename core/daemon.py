@@ -1,10 +1,5 @@
 """The daemon process: the single owner of state and containers for one INFERPIPE_HOME.
-
-Run it with ``inferpipe daemon start`` (detached) or ``python -m inferpipe.core.daemon``
-(foreground, for supervisors). It holds an exclusive lock on the home directory, so two
-daemons never own one home, and leaves containers running when it stops: the next daemon
-re-adopts them by their labels.
-"""
+Design notes: docs/daemon.md."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
 """Who the home's daemon is, so `inferpipe daemon stop` signals only that process.
-
-A pid alone identifies nothing: whatever answers on the port can claim any pid, and a pid is
-reused once its process exits. The daemon therefore records, owner-only in its home, its pid, the
-kernel's start time of that pid, its port and a random instance id. A process is this home's
-daemon only when the record, the live process (same pid, same start time, an inferpipe daemon
-command line) and the server answering on the recorded port (same pid and instance id) agree.
-"""
+Design notes: docs/security.md."""
 
 from __future__ import annotations
 

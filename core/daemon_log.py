@@ -1,15 +1,5 @@
 """The daemon's log: where it goes, how big it may grow, and how it is read back.
-
-The daemon writes ``$INFERPIPE_HOME/daemon.log`` itself through a RotatingFileHandler
-(``INFERPIPE_LOG_MAX_BYTES`` per file, ``INFERPIPE_LOG_BACKUPS`` older files ``daemon.log.1`` ...),
-so no request, however many, grows it without bound. Its stdout and stderr are not the log: the CLI
-points them at ``daemon.stderr``, emptied at every start, which catches only what is printed before
-logging starts or when the interpreter itself dies. In the foreground (a supervisor, a terminal)
-the log also goes to stderr unless ``INFERPIPE_LOG_STDERR=0``.
-
-Log lines carry request text (operation names, error messages with the caller's values), so that
-text is cut short and its control characters escaped: a caller cannot forge log lines.
-"""
+Design notes: docs/daemon.md."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
 """The engine assembled: store, metrics, fleets, router, endpoints, deployments, alarms, transform
-jobs and the operations over them, wired to one runtime.
-
-The daemon builds its engine here, and so do the tests that drive the serving state machine over
-a fake runtime, so both run the same wiring and the same start-up and shutdown sequence.
-"""
+jobs and the operations over them, wired to one runtime. Design notes: docs/daemon.md."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
 """The home directory ($INFERPIPE_HOME) as private storage: owner-only modes, and one clear line
-when it cannot be used.
-
-The home holds the store (whose Environment values are often secrets), the daemon's log and its
-identity record, so it is created 0700 and every file in it 0600. Homes and files made by older
-versions (or another umask) are tightened when the daemon starts; a home we did not create is
-only warned about, since INFERPIPE_HOME may name a directory shared on purpose (or $HOME itself).
-"""
+when it cannot be used. Design notes: docs/security.md."""
 
 from __future__ import annotations
 

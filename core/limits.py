@@ -1,18 +1,5 @@
-"""Instance caps: how many instances (each a whole container chain) one production variant, one
-endpoint, and the daemon in total may run. The caps come from INFERPIPE_MAX_INSTANCES_PER_VARIANT,
-INFERPIPE_MAX_INSTANCES_PER_ENDPOINT and INFERPIPE_MAX_INSTANCES (see config.py for the defaults).
-
-Every call that would start instances is checked before anything is stored or started, and going
-over a cap is SageMaker's quota error, ``ResourceLimitExceeded``, in the service's words (with the
-setting that raises the cap in place of "contact AWS support"). What counts is the store's record of
-what should run, so the count survives restarts and needs no Docker:
-
-- an endpoint that is not Failed: the desired instance count of each variant, plus, while an
-  UpdateEndpoint runs, the new fleet that runs beside the old one until traffic has moved;
-- a transform job that is InProgress or Stopping: its InstanceCount.
-
-Shrinking is never refused, even above a cap that was lowered since.
-"""
+"""Instance caps: how many instances one production variant, one endpoint, and the daemon in total
+may run. Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

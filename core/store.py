@@ -1,10 +1,5 @@
 """The record of what users created, in SQLite (WAL), with an append-only event log.
-
-Every resource kind shares one table: they are all "a named thing with a spec the user gave,
-a status, and engine state", and one table keeps listing, sorting and pagination in one place.
-Each public write is one transaction, so a crash or a refused request never leaves half a
-resource behind.
-"""
+Design notes: docs/daemon.md."""
 
 from __future__ import annotations
 

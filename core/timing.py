@@ -1,9 +1,5 @@
 """How often the engine looks at the world, and where it reads the time.
-
-The daemon uses the defaults. Tests of the serving state machine pass short polls and a clock
-they move by hand, so a bake, a start-up window or MaximumExecutionTimeoutInSeconds ends when the
-test says so instead of after real minutes.
-"""
+Design notes: docs/daemon.md."""
 
 from __future__ import annotations
 

@@ -1,19 +1,5 @@
-"""The daemon's front door: one aiohttp middleware every request passes before any handler.
-
-The daemon can start containers, so it is as powerful as the Docker socket. It answers:
-- only `Host` names that are loopback (localhost, 127.0.0.0/8, [::1]) or listed in
-  INFERPIPE_ALLOWED_HOSTS, so a web page cannot reach it by rebinding its own DNS name to
-  127.0.0.1;
-- no browser `Origin` except those in INFERPIPE_ALLOWED_ORIGINS (none by default), and no CORS
-  preflight from anyone else, so a page cannot even send a "simple" cross-origin POST;
-- on the control plane, only `Content-Type: application/x-amz-json-1.1` (what every SDK sends;
-  AWS itself answers other types with UnknownOperationException), which no HTML form can send;
-- only requests signed (SigV4) with the home's credentials, except `GET /ping`.
-
-Everything up to the signature is decided from the headers; the body is read only to check the
-signature, once the rest passed. Errors are rendered by the wire edge in the protocol of the
-plane the request was for (restJson1 under /endpoints/, awsJson1.1 elsewhere).
-"""
+"""The daemon's front door: one aiohttp middleware (Host, Origin, Content-Type, SigV4) every request
+passes before any handler. Design notes: docs/security.md."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The wire edge: SageMaker's awsJson1.1 control plane and restJson1 runtime over aiohttp.
-
-Only this module knows about HTTP: X-Amz-Target dispatch, JSON (de)coding, error bodies and
-headers. Below it everything is typed requests and SageMakerError exceptions.
-"""
+"""The wire edge: SageMaker's awsJson1.1 control plane and restJson1 runtime over aiohttp; the only
+module that knows about HTTP. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 

@@ -1,30 +1,5 @@
 """What one HTTP client can hold of the daemon: connections, the time to send a request's head and
-body, idle keep-alive time, and the size of a request body.
-
-- At most ``max_connections`` connections are open; one beyond that is closed as it is accepted.
-- A request's head (request line and headers) must arrive within ``header_timeout``: counted
-  from the connection's opening for its first request, and from the first byte of each later one
-  (idle time between requests is the keep-alive timeout's business, not this one's).
-- A request's body must arrive within ``body_timeout`` of its head; a client that stalls is answered
-  408 and its connection closed, which frees what it had sent.
-- A kept-alive connection idle for ``keepalive_timeout`` is closed (aiohttp's own timer).
-- A control-plane body may hold ``control_plane_max_body`` bytes, a runtime body 6 MiB (SageMaker's
-  InvokeEndpoint limit). A declared Content-Length over the limit is refused before any of the body
-  is read; a chunked control-plane body as soon as it passes the limit (a chunked runtime body by
-  the router, once read under the application's client_max_size).
-
-aiohttp has the keep-alive timer and a body size cap, but no head timeout, no body timeout and no
-connection cap. The head timer needs to see bytes arrive and heads complete, which only the
-connection's protocol object (``RequestHandler``) sees, so this module subclasses it, and
-``web.Server`` (the protocol factory, which also sees every connection open) to create it and count
-connections, installed by an ``AppRunner`` whose server factory is overridden. A middleware alone
-runs only once a head is complete; a per-connection timer started from ``Server.connection_made``
-cannot tell an idle kept-alive connection from one trickling a head. The subclasses rely on
-``RequestHandler``'s ``_request_count``, ``_request_in_progress`` and ``_messages`` and on
-``Server``'s ``_loop`` and ``_kwargs`` (see the aiohttp bound in pyproject.toml); the integration
-tests in tests/integration/test_http_limits.py fail if a new aiohttp changes them. The body limits
-and body timeout need no internals and are a middleware.
-"""
+body, idle keep-alive time, and the size of a request body. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
 """InvokeEndpoint's request members (the path's endpoint name and the headers), checked as the
-runtime's service model states them, before anything is routed.
-
-Header values reach the daemon as bytes of any kind; only ASCII may travel on to the containers,
-and names must be names. Violations are reported like the control plane's, under the runtime's
-own error code (``ValidationError``, HTTP 400).
-"""
+runtime's service model states them, before anything is routed. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 

@@ -1,21 +1,5 @@
-"""A control-plane request body, from bytes to the dictionary an operation takes.
-
-Before any operation looks at a request, this refuses what no SageMaker request can be, so that a
-malformed body is the caller's error (4xx) and never a crash further down:
-
-- bytes that are not UTF-8 (``json.loads`` on bytes would guess UTF-16 or UTF-32 instead), text that
-  is not JSON, and a body that is not an object: ``SerializationException``;
-- ``NaN``, ``Infinity`` (Python's json accepts them) and numbers no double or 64-bit integer holds
-  (``1e999`` would become infinity): ``SerializationException``;
-- nesting deeper than any operation's shape (``INFERPIPE_MAX_REQUEST_DEPTH``), so that no later
-  recursive walk of the request (validation, storing, rendering) can hit Python's recursion limit:
-  ``SerializationException``;
-- strings holding a lone UTF-16 surrogate (``"\\ud800"``): not a Unicode character, so it can be
-  neither encoded to UTF-8 for the store nor logged: ``SerializationException``;
-- null members of lists (``"Tags": [null]``) and null values of ``Environment`` maps, as the
-  service's front end refuses them: ``ValidationException`` in the service's words. A null member
-  of a structure means "not given" and is left to the operation.
-"""
+"""A control-plane request body, from bytes to the dictionary an operation takes, refusing what no
+SageMaker request can be. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 

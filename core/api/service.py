@@ -1,9 +1,5 @@
 """The SageMaker API as operations on typed engine objects: one method per operation.
-
-Requests and responses are the API's own dictionaries (the wire layer only decodes JSON and
-maps errors); validation lives with each resource module, state in the store, and long-running
-work in the endpoint manager.
-"""
+Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 

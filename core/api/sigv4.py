@@ -1,13 +1,5 @@
 """Signature Version 4 verification, as AWS front ends do it, with botocore's own signer.
-
-A request is checked in two steps so nothing is read before the cheap checks pass:
-``inspect`` (headers only: is there a signature, is it well formed, right service, region and
-time, a key we know) and ``verify`` (the body hash and the signature itself). The canonical
-request is not written here: the client's request is rebuilt as a botocore ``AWSRequest`` with
-exactly the headers the client signed, and botocore's ``SigV4Auth`` computes what the signature
-must be (the way moto verifies). Errors carry AWS's codes and texts; the status depends on the
-protocol (400 for awsJson1.1, 403 for restJson1), which the edge sets.
-"""
+Design notes: docs/security.md."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Field constraints checked the way SageMaker's front end checks them.
-
-The service reports every violated constraint of a request at once, as
-``N validation errors detected: Value 'x' at 'modelName' failed to satisfy constraint: ...``,
-with camelCase member paths (``containers.2.member.containerHostname``). The client checks
-almost nothing (see the reference, section 0), so all of this is the server's job.
-"""
+"""Field constraints checked the way SageMaker's front end checks them, every violation reported at
+once. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 

@@ -1,34 +1,5 @@
-"""SageMaker batch-transform DataProcessing: InputFilter, JoinSource and OutputFilter.
-
-Implements reference section 7.3 over CSV, JSON and JSON Lines records. Everything here works on one
-record at a time (bytes in, bytes out) with no I/O; splitting, batching and reassembly live in
-``records.py`` and the batch engine.
-
-JSONPath is a small hand-written parser for exactly the documented subset rather than jsonpath-ng:
-the library accepts much more than SageMaker does (filters, recursive descent), so we would still walk
-its AST to reject those, and its end-exclusive slices and list-valued multi-name brackets both disagree
-with the AWS documentation followed here.
-
-Slice semantics (reference section 10, conflict 8): the AWS page says ``$[1:4]`` selects "the second
-through fifth columns" and ``$[:5]`` goes "through the sixth column", i.e. the slice end is INCLUSIVE,
-whereas standard JSONPath (Jayway, jsonpath-ng) is end-exclusive. We follow the AWS documentation; it
-is not verified against the real service, and ``SLICE_END_INCLUSIVE`` is the single switch.
-
-Decisions where the reference is silent [INF]:
-
-* Result shape follows Jayway's definite/indefinite rule: a path made only of single names and single
-  indexes returns the value itself; a wildcard, several indexes or a slice returns a list. Several
-  bracket names in the last step return an object keeping those keys (``$['id','SageMakerOutput']``).
-* A definite path that finds nothing (missing key, wrong type) is an error; an indefinite one skips the
-  miss, as JSONPath does. An out-of-range explicit index is always an error (the reference says so).
-* The joined record takes the Accept format, because the output filter and the output file both use
-  it: a CSV row joined into JSON is the array of its fields (so it lands under ``SageMakerInput``),
-  and a JSON input joined into CSV must be an array or a scalar.
-* The input filter keeps the record's line terminator, so filtered records still concatenate into a
-  valid MultiRecord payload. Join and output-filter results carry none of their own; AssembleWith adds it.
-* JSON numbers keep their source text (``1.50`` stays ``1.50``), as CSV fields do, so filtering and
-  joining never reformat values the user did not ask to change. Output JSON is compact.
-"""
+"""SageMaker batch-transform DataProcessing: InputFilter, JoinSource and OutputFilter over CSV, JSON
+and JSON Lines records, one record at a time. Design notes: docs/dataprocessing.md."""
 
 from __future__ import annotations
 

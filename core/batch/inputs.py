@@ -1,23 +1,5 @@
 """Where a transform job's data lives: S3 URIs as local paths, the input files, their outputs.
-
-inferpipe has no S3: ``S3Uri`` and ``S3OutputPath`` take ``file://`` URLs or absolute local paths,
-and an ``s3://`` URI is refused at CreateTransformJob with a message that says so.
-
-- ``S3Prefix``: a directory means every regular file under it, recursively; a file means that file;
-  anything else is a key prefix, as on S3 (``/data/part-`` matches ``/data/part-1.csv`` and
-  ``/data/part-2/x.csv``).
-- ``ManifestFile``: a JSON array ``[{"prefix": "file:///data/"}, "a.csv", "sub/b.csv"]``.
-- Output: each input gives ``<relative path>.out`` under ``S3OutputPath``, the relative path being the
-  file's path below the prefix (a directory prefix) or its manifest key. This keeps sub-directories,
-  as SageMaker SDK local mode does; the service model's own example drops one level, which the
-  reference calls dubious (section 7.2). The output is written to a hidden ``.partial`` name in the same
-  directory and renamed only when the whole file succeeded.
-
-Paths follow the host path policy (``hostpaths``): S3Uri and S3OutputPath must be allowed, inputs
-must be regular files (a symbolic link only if it leads to one inside the input's directory), a key
-may not climb out of its prefix (``..``), and outputs are created without following any link, so
-nothing is read from outside the input prefix or written outside S3OutputPath.
-"""
+Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 

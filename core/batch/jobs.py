@@ -1,25 +1,5 @@
-"""Batch transform jobs: the API operations and the execution of each job (reference section 7).
-
-A job runs as one asyncio task:
-
-1. list the input files (``inputs``);
-2. start a transient fleet of InstanceCount instances of the model's chain (owner kind
-   ``transform-job``), every container told SAGEMAKER_BATCH and the batch settings the call gave;
-3. on each instance, ask the first container's ``GET /execution-parameters`` and settle the batch
-   settings (the call's values, then the container's, then the defaults);
-4. one worker per instance takes the next file from a shared queue (files are spread over
-   instances, one file at a time per instance) and transforms it (``minibatch.FileTransform``);
-5. the fleet is removed however the job ends; the status becomes Completed, Failed (the first
-   failed file's reason; the other files still run, as on SageMaker) or, after StopTransformJob,
-   Stopping then Stopped.
-
-Progress (files, records, bytes, records/s) is kept in memory, written to the store every couple of
-seconds, and returned by DescribeTransformJob as ``InferpipeProgress``.
-
-A daemon restart does not resume jobs: an InProgress job found at start-up is marked Failed with a
-reason saying so, Stopping becomes Stopped, and its containers and partial outputs are removed.
-Outputs of files that had completed stay. A graceful daemon stop does the same at shutdown.
-"""
+"""Batch transform jobs: the API operations and the execution of each job.
+Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 

@@ -1,19 +1,5 @@
 """One input file of a transform job through one instance: mini-batches, in flight, in order.
-
-The file is read, split into records, filtered (InputFilter) and packed into mini-batches in worker
-threads, a bounded group at a time (``records.py`` does the splitting and packing). Up to
-MaxConcurrentTransforms requests are in flight at once, each through the whole container chain;
-responses are written in input order whatever order they complete in, through a reorder window of
-2 x MaxConcurrentTransforms mini-batches. Memory therefore stays bounded by a few mini-batches,
-never by the file's size.
-
-Output goes to a hidden partial file that is renamed to ``<name>.out`` only when every record
-succeeded; any failure, or a stop, deletes it.
-
-Retries (ModelClientConfig.InvocationsMaxRetries) apply only to what may succeed a second time:
-timeouts, connections refused, reset or cut mid-response, and HTTP 429, 502, 503, 504. A 4xx or a
-plain 500 is the model's answer to that input and would only repeat, so it fails the file at once.
-"""
+Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 

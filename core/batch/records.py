@@ -1,27 +1,5 @@
-"""Batch-transform record splitting, batching and reassembly (reference section 7.2).
-
-Streaming and memory-bounded: input is read from binary file objects in small chunks, and at most
-one record (or one batch, for MultiRecord) is held at a time. No HTTP, no files opened here.
-
-Split types:
-
-* ``None``: the whole object is one record. :func:`iter_records` returns it as one ``bytes`` for
-  simplicity; callers that can send a chunked request body should use :func:`iter_chunks` instead.
-* ``Line``: lines with their ``\\n`` kept (``\\r\\n`` is kept as is), like SageMaker SDK local mode's
-  LineSplitter; the last line may lack ``\\n``. Blank lines inside the file are records, as in the SDK.
-* ``RecordIO`` (MXNet/dmlc) and ``TFRecord``: each record is yielded with its framing (headers,
-  checksums, padding), because MultiRecord sends records with their padding. SingleRecord sends the bare
-  payload; :func:`strip_framing` (or ``iter_batches(..., split_type=...)``) removes the framing.
-
-An empty object yields no records for every split type [INF], so the engine writes an empty ``.out``
-instead of invoking the model with an empty body.
-
-AssembleWith=Line: the reference says a newline is appended after every transformed record, while SDK
-local mode strips every response and then appends one. We append ``\\n`` only when the response does not
-already end with one: each record ends up newline-terminated as the AWS text describes, a MultiRecord
-response that already ends its last row with ``\\n`` does not gain a blank line, and, unlike the SDK's
-strip, no bytes of the model's response are altered.
-"""
+"""Batch-transform record splitting, batching and reassembly, streaming and memory-bounded.
+Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
 """The TransformJob resource: CreateTransformJob's validation, the typed spec the engine runs, and
-the Describe / List shapes (reference sections 6 and 7).
-
-Validation follows the service model (botocore 1.44.8) member by member, plus the service rules the
-reference lists: MaxPayloadInMB 0-100, MaxConcurrentTransforms x MaxPayloadInMB <= 100, and the
-DataProcessing content-type / SplitType / AssembleWith rules (``DataProcessing.validate``). Where
-data lives (local paths instead of S3) is checked by ``inputs``.
-"""
+the Describe / List shapes. Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 
@@ -235,7 +229,7 @@ def _str(value: Any) -> str | None:
 @dataclass(frozen=True)
 class TransformSpec:
     """A validated CreateTransformJob request, as the engine consumes it. ``None`` means "not given":
-    the container's /execution-parameters, then the defaults, decide (reference section 6)."""
+    the container's /execution-parameters, then the defaults, decide, as AWS documents."""
 
     name: str
     model_name: str

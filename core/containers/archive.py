@@ -1,10 +1,5 @@
 """Extracting a model tarball (untrusted input) into a staging directory, safely on every Python.
-
-``tarfile`` only parses: the archive is read as a stream of headers (``r|``), one member at a time,
-and every member is written by ``modeltree.TreeWriter``, never by ``tarfile.extract``. Entries and
-bytes are counted as they come, so a size bomb or a flood of members stops at its limit instead
-of after it has filled the disk.
-"""
+Design notes: docs/model-data.md."""
 
 from __future__ import annotations
 

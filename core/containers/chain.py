@@ -1,9 +1,5 @@
 """Sending one body through a container chain, container 1 to N, over kept-alive connections.
-
-Shared by real-time endpoints (router) and batch transform: header rules and error
-classification live here once. Container k+1 gets container k's response Content-Type and the
-caller's Accept; custom attributes and the inference id go to every container.
-"""
+Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

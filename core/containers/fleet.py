@@ -1,15 +1,5 @@
 """A fleet: one production variant's instances, each the model's whole container chain.
-
-Launching a fleet means: images present and labelled for bind-to-port, model data extracted,
-every container of every instance started and answering GET /ping with 200 (2 s per ping) within
-the start-up window. Any failure tears down whatever was started and says why, naming each
-container that failed with the tail of its log.
-
-A fleet pins the model-data cache entries it mounts from the moment they are prepared until it is
-stopped, so garbage collection never removes them while it starts, serves or runs a job. Its
-containers are always created from the image ids resolved when it was prepared, so a replacement
-or a new instance runs the same images (and fails, naming the image, if one was removed).
-"""
+Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
 """Which host paths the daemon may read (model data, transform inputs) or write (transform outputs).
-
-The daemon can start containers, so it is as powerful as the Docker socket: a path a caller names
-must never hand a container (or a transform job's output) the host's root, its configuration, the
-kernel's pseudo file systems, Docker's own state or inferpipe's home. A path is resolved (symbolic
-links followed) before it is checked, and then opened component by component without following
-symbolic links, so a link swapped in after the check cannot redirect the read or the write.
-Sockets, FIFOs and devices are refused from their ``lstat``: they are never opened (opening a FIFO
-blocks, and a socket such as ``/var/run/docker.sock`` is root on the host).
-"""
+Design notes: docs/security.md."""
 
 from __future__ import annotations
 

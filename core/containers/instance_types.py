@@ -1,12 +1,5 @@
 """What an ml.* instance type means locally: the memory and process limits of its containers.
-
-An instance's memory is the instance type's memory (the table below), capped to the memory of the
-machine the Docker engine runs on, and shared evenly by the containers of its chain: each container
-of a 3-container pipeline on an ml.m5.large (8 GiB) may use 8/3 GiB. Docker can only limit single
-containers (a shared cgroup would need the daemon to write to the host's cgroup tree), so an even
-split is the bound that keeps the whole chain within the instance. ``INFERPIPE_CONTAINER_MEMORY``
-sets every container's limit instead. Swap is not added on top (memory-swap = memory).
-"""
+Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

@@ -1,16 +1,5 @@
 """Model artifacts: a ModelDataUrl turned into the copy containers mount read-only at /opt/ml/model.
-
-On SageMaker, /opt/ml/model is a copy made when the endpoint starts and it stays the same for the
-life of the endpoint. Here too: a ``.tar.gz`` is extracted, and a directory copied, into a cache
-keyed by content (``<home>/model-cache/tar-<sha256 of the archive>`` or ``dir-<sha256 of the tree>``);
-the caller's path is never mounted. The path must pass the host path policy (``hostpaths``), and
-the input is untrusted: ``archive`` and ``modeltree`` write it without ever leaving the entry.
-
-Building an entry happens in a hidden staging directory, outside the cache's lock (one build per
-key at a time), and is published with an atomic rename. Every entry handed out is *pinned* until
-the fleet that mounts it releases it: garbage collection only removes unpinned entries, so a fleet
-that is still starting (or a transform job) never loses its model data.
-"""
+Design notes: docs/model-data.md."""
 
 from __future__ import annotations
 

@@ -1,24 +1,5 @@
-"""A model-data tree being built in a staging directory, from untrusted input (a tarball, a host directory).
-
-Nothing lands outside the staging directory, whatever the input says:
-
-- every path is walked from the root's directory fd one component at a time with ``O_NOFOLLOW``, so
-  a symbolic link already in the tree is never followed by a write, and a member "inside" a link
-  is refused;
-- files are created with ``O_EXCL | O_NOFOLLOW``; a later member of the same name replaces the
-  earlier one (unlink, then a new inode), so writing never goes through an earlier hard link;
-- hard links may only name a regular file already in the tree;
-- symbolic links must be relative and are resolved against the tree as it is being built (through
-  the links it holds, as the kernel would), when created and again once the tree is complete, and
-  must stay inside it;
-- only regular files, directories and links: no devices, FIFOs or sockets; modes are masked to
-  0644 / 0755 (no setuid, setgid or sticky bits, nothing writable by others);
-- the number of entries and the bytes written are capped, and a cap that is hit raises
-  ``LimitExceeded`` naming its setting.
-
-Written for this project rather than relying on ``tarfile``'s ``data`` filter: whether that filter
-stops a crafted chain of links depends on the Python patch level (CVE-2025-4517 passes it on 3.11.7).
-"""
+"""A model-data tree being built in a staging directory, from untrusted input (a tarball, a host
+directory), so that nothing lands outside it. Design notes: docs/model-data.md."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""Containers, through the Docker Engine API (docker SDK).
-
-An *instance* is one pod-like group: a small holder container owns the network namespace and
-publishes one 127.0.0.1 port per chain container; the chain's containers join that namespace,
-each told its own port through SAGEMAKER_BIND_TO_PORT, exactly as the containers of a real
-pipeline share one host. Everything carries labels so a restarted daemon can rebuild its view
-of the world from Docker alone. The engine talks to this module through ``Runtime`` only, so
-another backend (a Kubernetes pod per instance) can replace it.
-"""
+"""Containers, through the Docker Engine API (docker SDK), behind the ``Runtime`` interface.
+Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""UpdateEndpoint as SageMaker does it: blue/green with all-at-once, canary or linear traffic
-shifting, a bake after every shift watched by alarms, then blue drained and removed; any failure
-sends all traffic back to blue and removes green. Also UpdateEndpointWeightsAndCapacities.
-
-The deployment's progress lives in the endpoint's stored state (``state["update"]``), so a daemon
-restart in the middle converges: past the point of no return (blue being removed) it finishes,
-before it rolls back.
-"""
+"""UpdateEndpoint as SageMaker does it (blue/green with all-at-once, canary or linear traffic
+shifting, alarms, rollback), and UpdateEndpointWeightsAndCapacities. Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

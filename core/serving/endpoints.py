@@ -1,9 +1,5 @@
-"""Endpoints: desired state (the endpoint config the endpoint was created or updated with) turned
-into running fleets, kept healthy, re-adopted after a daemon restart, and torn down.
-
-An endpoint snapshots its config and models when it deploys them: on AWS you may delete a model
-or config that a live endpoint uses, and the endpoint keeps serving.
-"""
+"""Endpoints: desired state turned into running fleets, kept healthy, re-adopted after a daemon
+restart, and torn down. Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """Endpoint metrics as SageMaker names them, kept in memory in 10-second buckets for an hour.
-
-Enough for `describe-endpoint`, the Prometheus exposition and the local alarms that guard
-deployments; nothing here touches the database or blocks the request path.
-"""
+Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

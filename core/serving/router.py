@@ -1,10 +1,5 @@
 """The data plane: pick a variant, a fleet, an instance; send the body through the chain.
-
-Routing tables live in memory and are replaced whole (one attribute assignment), so a request
-sees either the old table or the new one, never a mix, and a request runs entirely on the fleet
-it started on. Nothing here reads the database or parses HTTP: the edge hands in an
-``Invocation`` and gets an ``InvocationResult`` or a SageMakerError back.
-"""
+Design notes: docs/serving.md."""
 
 from __future__ import annotations
 

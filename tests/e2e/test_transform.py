@@ -194,8 +194,9 @@ def test_output_equals_input_in_order_whatever_the_concurrency(
 
 
 def test_data_processing_filters_and_joins(sm: Any, daemon: DaemonHandle, raw_model: str, work: Path) -> None:
-    """Reference section 7.3 on a model that answers what it receives (so its output is the filtered
-    input): the documented CSV example, the inclusive slice end, JSON joins under SageMakerOutput."""
+    """DataProcessing (docs/dataprocessing.md) on a model that answers what it receives (so its
+    output is the filtered input): the documented CSV example, the inclusive slice end, JSON joins
+    under SageMakerOutput."""
     csv_in = work / "csv" / "rows.csv"
     csv_in.parent.mkdir()
     csv_in.write_text("".join(f"id{i},a{i},b{i},c{i}\n" for i in range(50)))

@@ -1,4 +1,4 @@
-"""DataProcessing (InputFilter / JoinSource / OutputFilter) and the JSONPath subset, reference section 7.3."""
+"""DataProcessing (InputFilter / JoinSource / OutputFilter) and the JSONPath subset (docs/dataprocessing.md)."""
 
 from __future__ import annotations
 
@@ -241,13 +241,13 @@ def test_dumps_json_is_compact_and_keeps_unicode() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# The three steps, with the reference examples
+# The three steps, with the examples AWS documents for them
 
 
 @pytest.mark.parametrize(
     ("record", "content_type", "expr", "expected"),
     [
-        # Reference: drop the ID column with InputFilter "$[1:]".
+        # AWS documents: drop the ID column with InputFilter "$[1:]".
         (b"id1,1.50,2.0,3\n", CSV, "$[1:]", b"1.50,2.0,3\n"),
         (b"id1,1.50,2.0,3\r\n", CSV, "$[1:]", b"1.50,2.0,3\r\n"),
         (b"id1,1.50,2.0,3", CSV, "$[1:]", b"1.50,2.0,3"),
@@ -287,18 +287,18 @@ def test_apply_input_filter_errors(record: bytes, content_type: str | None, expr
 @pytest.mark.parametrize(
     ("input_record", "output_record", "content_type", "accept", "expected"),
     [
-        # Reference: record [1,2,3] plus result [1] gives [1,2,3,1].
+        # AWS documents: record [1,2,3] plus result [1] gives [1,2,3,1].
         (b"1,2,3\n", b"1\n", CSV, CSV, b"1,2,3,1"),
         (b"1,2,3\r\n", b"1\r\n", CSV, CSV, b"1,2,3,1"),
         (b"id9,1.50\n", b"0.25,0.75", CSV, CSV, b"id9,1.50,0.25,0.75"),
         (b'x,"a,b"\n', b"y\n", CSV, CSV, b'x,"a,b",y'),
-        # Reference: {"key":1} -> {"key":1,"SageMakerOutput":{"label":1}}.
+        # AWS documents: {"key":1} -> {"key":1,"SageMakerOutput":{"label":1}}.
         (b'{"key":1}', b'{"label":1}', JSON, JSON, b'{"key":1,"SageMakerOutput":{"label":1}}'),
         (b'{"key":1}\n', b'{"label":1}\n', JSONL, JSONL, b'{"key":1,"SageMakerOutput":{"label":1}}'),
-        # Reference: a non-object input is wrapped under SageMakerInput.
+        # AWS documents: a non-object input is wrapped under SageMakerInput.
         (b"[1,2,3]", b"0.5", JSON, JSON, b'{"SageMakerInput":[1,2,3],"SageMakerOutput":0.5}'),
         (b'"text"\n', b"[0.1,0.9]", JSONL, JSON, b'{"SageMakerInput":"text","SageMakerOutput":[0.1,0.9]}'),
-        # Reference: an input attribute named SageMakerOutput is overwritten.
+        # AWS documents: an input attribute named SageMakerOutput is overwritten.
         (
             b'{"SageMakerOutput":"old","id":2}',
             b'{"label":0}',
@@ -351,7 +351,7 @@ def test_join_keeps_json_numbers_byte_faithful() -> None:
 @pytest.mark.parametrize(
     ("joined", "accept", "expr", "expected"),
     [
-        # Reference: "$[0,-1]" keeps the ID column and the inference.
+        # AWS documents: "$[0,-1]" keeps the ID column and the inference.
         (b"id1,5.1,3.5,1.4,0.2,setosa", CSV, "$[0,-1]", b"id1,setosa"),
         (b"id1,5.1,3.5\n", CSV, "$[0]", b"id1\n"),
         (b"0.25,0.75\n", CSV, "$", b"0.25,0.75\n"),

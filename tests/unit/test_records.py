@@ -1,4 +1,4 @@
-"""Record splitting, batching and reassembly for batch transform, reference section 7.2."""
+"""Record splitting, batching and reassembly for batch transform (docs/batch-transform.md)."""
 
 from __future__ import annotations
 

@@ -231,7 +231,8 @@ def test_spec_defaults_and_container_env() -> None:
     spec = TransformSpec.from_api(req())
     assert (spec.max_concurrent, spec.max_payload_mb, spec.batch_strategy) == (None, None, None)
     assert (spec.timeout, spec.retries, spec.compression, spec.split_type) == (600, 3, "None", "Line")
-    # only what the call set is passed on (reference section 6)
+    # only what the call set is passed on: as AWS documents, the rest comes from the container's
+    # /execution-parameters, then the defaults
     assert spec.container_env() == {"SAGEMAKER_BATCH": "true"}
     spec = TransformSpec.from_api(
         req(
