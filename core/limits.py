@@ -12,6 +12,7 @@ from inferpipe.core.store import Record, Store
 
 ENDPOINT_KIND = "endpoint"
 TRANSFORM_KIND = "transform-job"
+# Statuses spelled out: their enums live in serving/state.py and batch/state.py, above this module.
 RUNNING_JOB = frozenset({"InProgress", "Stopping"})
 
 
@@ -26,9 +27,10 @@ def endpoint_instances(rec: Record) -> int:
     """Instances an endpoint record stands for: its variants, and a new fleet being deployed."""
     if rec.status == "Failed":
         return 0
+    # The stored JSON of serving/state.py's EndpointState, read raw: the shared bottom imports no subsystem.
     variants = rec.state.get("variants") or []
     update = rec.state.get("update") or {}
-    return sum(_count(v.get("DesiredInstanceCount")) for v in [*variants, *(update.get("variants") or [])])
+    return sum(_count(v.get("desired_instance_count")) for v in [*variants, *(update.get("variants") or [])])
 
 
 def job_instances(rec: Record) -> int:

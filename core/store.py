@@ -7,13 +7,91 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS: list[str] = [
+
+def _renamed(doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names[k]: v for k, v in doc.items() if k in names}
+
+
+_OLD_VARIANT = {
+    "VariantName": "name",
+    "Generation": "generation",
+    "DesiredInstanceCount": "desired_instance_count",
+    "DesiredWeight": "desired_weight",
+    "CurrentWeight": "current_weight",
+    "DeployedImages": "deployed_images",
+}
+_OLD_IMAGE = {"SpecifiedImage": "specified", "ResolvedImage": "resolved", "ResolutionTime": "resolution_time"}
+
+
+def _old_variants(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for v in variants:
+        new = {"desired_instance_count": 1, "desired_weight": 1.0, "current_weight": 1.0, **_renamed(v, _OLD_VARIANT)}
+        if "deployed_images" in new:
+            new["deployed_images"] = [_renamed(i, _OLD_IMAGE) for i in new["deployed_images"]]
+        out.append(new)
+    return out
+
+
+def _old_endpoint_state(old: dict[str, Any]) -> dict[str, Any]:
+    new = _renamed(old, {"config": "config", "models": "models", "nextGeneration": "next_generation"})
+    new["variants"] = _old_variants(old.get("variants", []))
+    if old.get("lastDeploymentConfig"):
+        new["last_deployment_config"] = old["lastDeploymentConfig"]
+    update = old.get("update")
+    if update:
+        new_update = _renamed(
+            update,
+            {
+                "config": "config",
+                "models": "models",
+                "policy": "policy",
+                "requestedPolicy": "requested_policy",
+                "phase": "phase",
+                "startTime": "start_time",
+                "generation": "generation",
+            },
+        )
+        new_update["variants"] = _old_variants(update.get("variants", []))
+        # The old form kept the rendered PendingDeploymentSummary; the phase's message and start
+        # are all of it that is not derived from the deployment itself.
+        pending = (old.get("pending") or {}).get("ProductionVariants") or [{}]
+        status = (pending[0].get("VariantStatus") or [{}])[0]
+        new_update["phase_message"] = status.get("StatusMessage", "")
+        new_update["phase_time"] = status.get("StartTime", update.get("startTime", 0.0))
+        new["update"] = new_update
+    return new
+
+
+def _old_transform_state(old: dict[str, Any]) -> dict[str, Any]:
+    names = {"startTime": "start_time", "endTime": "end_time"}
+    return _renamed(old, {**{k: k for k in ("model", "progress", "effective")}, **names})
+
+
+def _typed_state(db: sqlite3.Connection) -> None:
+    """Endpoint and transform-job state from the first JSON layout (camelCase engine keys beside the
+    API's PascalCase ones, a rendered PendingDeploymentSummary) to the snake_case one that
+    serving/state.py and batch/state.py read. The old layout is spelled out here rather than read
+    through those classes: a migration must keep converting what it converted when it was written,
+    and the store imports no subsystem."""
+    convert = {"endpoint": _old_endpoint_state, "transform-job": _old_transform_state}
+    rows = db.execute("SELECT kind, name_key, state FROM resources WHERE kind IN ('endpoint', 'transform-job')")
+    for row in rows.fetchall():
+        new = convert[row["kind"]](json.loads(row["state"]))
+        db.execute(
+            "UPDATE resources SET state = ? WHERE kind = ? AND name_key = ?",
+            (json.dumps(new), row["kind"], row["name_key"]),
+        )
+
+
+# Each migration is SQL (statements separated by ";") or a function that rewrites rows.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: resources, tags, events
     """
     CREATE TABLE resources (
@@ -55,6 +133,8 @@ MIGRATIONS: list[str] = [
         updated REAL NOT NULL
     );
     """,
+    # 3: typed endpoint and transform-job state
+    _typed_state,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -156,9 +236,13 @@ class Store:
                     " upgrade inferpipe to use it"
                 )
             for i in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[i].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                migration = MIGRATIONS[i]
+                if callable(migration):
+                    migration(self._db)
+                else:
+                    for statement in migration.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={i + 1}")
             if version == SCHEMA_VERSION:
                 # A read-only state.db opens and reads fine; probe with a write now, so the daemon

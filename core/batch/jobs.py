@@ -40,13 +40,13 @@ from inferpipe.core.batch.spec import (
     MAX_CONCURRENCY_X_PAYLOAD,
     MAX_PAYLOAD_MB,
     STATUSES,
-    TERMINAL,
     TransformSpec,
     check_job_name,
     describe,
     summary,
     validate_create_transform_job,
 )
+from inferpipe.core.batch.state import RUNNING, TERMINAL, TransformJobState, TransformJobStatus
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.chain import new_session
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -108,7 +108,7 @@ class Progress:
 class Job:
     spec: TransformSpec
     model: ModelSpec
-    state: dict[str, Any]
+    state: TransformJobState
     progress: Progress = field(default_factory=Progress)
     task: asyncio.Task[None] | None = None
     fleet: Fleet | None = None
@@ -155,10 +155,12 @@ class TransformManager:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", spec.model_name)}".')
         self.instances.check_total(spec.instance_count, f" for transform job {spec.name}")
         now = round(time.time(), 3)
-        state: dict[str, Any] = {"model": model.spec, "startTime": now}
+        state = TransformJobState(model=model.spec, start_time=now)
         stored = {k: v for k, v in req.items() if k != "Tags"}
         try:
-            self.store.insert(KIND, spec.name, job_arn, stored, status="InProgress", state=state, now=now)
+            self.store.insert(
+                KIND, spec.name, job_arn, stored, status=TransformJobStatus.IN_PROGRESS, state=state.to_json(), now=now
+            )
         except AlreadyExists:
             raise ResourceInUse(
                 "Transform job names must be unique within an AWS account and region, and a transform job with this"
@@ -184,7 +186,7 @@ class TransformManager:
     async def describe(self, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._record(req.get("TransformJobName"))
         job = self.jobs.get(rec.name.lower())
-        progress = job.progress.to_api() if job else rec.state.get("progress")
+        progress = job.progress.to_api() if job else TransformJobState.from_json(rec.state).progress
         out = describe(rec, progress)
         if job and job.fleet:
             out["InferpipeInstances"] = [
@@ -208,7 +210,7 @@ class TransformManager:
 
     async def stop(self, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._record(req.get("TransformJobName"))
-        if rec.status == "Stopping":
+        if rec.status == TransformJobStatus.STOPPING:
             return {}
         job = self.jobs.get(rec.name.lower())
         if rec.status in TERMINAL or job is None:
@@ -216,7 +218,7 @@ class TransformManager:
                 f'Transform job "{rec.arn}" is in status {rec.status} and cannot be stopped: only InProgress jobs can.'
             )
         job.stop_requested = True
-        self.store.update(KIND, rec.name, status="Stopping")
+        self.store.update(KIND, rec.name, status=TransformJobStatus.STOPPING)
         if job.task is not None:
             job.task.cancel()
         return {}
@@ -227,20 +229,23 @@ class TransformManager:
         remove its containers and partial outputs, then fail it with a reason (a Stopping one becomes
         Stopped). Containers go first, so a client that sees the final status sees them gone."""
         records = self.store.all(KIND)
-        interrupted = [r for r in records if r.status in ("InProgress", "Stopping") and r.name.lower() not in self.jobs]
+        interrupted = [r for r in records if r.status in RUNNING and r.name.lower() not in self.jobs]
         await self._remove_leftovers(None)
         for rec in interrupted:
-            status = "Stopped" if rec.status == "Stopping" else "Failed"
+            status = (
+                TransformJobStatus.STOPPED if rec.status == TransformJobStatus.STOPPING else TransformJobStatus.FAILED
+            )
             reason = None
-            if status == "Failed":
+            if status == TransformJobStatus.FAILED:
                 reason = (
                     "InternalServerError: The inferpipe daemon stopped while this job was running (it was not"
                     " shut down gracefully); jobs are not resumed. Its containers and partial outputs were removed;"
                     " outputs of files that had completed were kept. Create a new job to run it again."
                 )
             await asyncio.to_thread(self._remove_partials, rec.spec)
-            state = dict(rec.state, endTime=round(time.time(), 3))
-            self.store.update(KIND, rec.name, status=status, failure_reason=reason, state=state)
+            state = TransformJobState.from_json(rec.state)
+            state.end_time = round(time.time(), 3)
+            self.store.update(KIND, rec.name, status=status, failure_reason=reason, state=state.to_json())
             log.warning("transform job %s was %s at start-up: now %s", rec.name, rec.status, status)
 
     async def shutdown(self) -> None:
@@ -260,8 +265,8 @@ class TransformManager:
 
     # execution ------------------------------------------------------------------------------------
     def _save(self, job: Job, **fields: Any) -> None:
-        job.state["progress"] = job.progress.to_api()
-        self.store.update(KIND, job.spec.name, state=job.state, **fields)
+        job.state.progress = job.progress.to_api()
+        self.store.update(KIND, job.spec.name, state=job.state.to_json(), **fields)
 
     async def _report(self, job: Job) -> None:
         while True:
@@ -272,7 +277,8 @@ class TransformManager:
         spec = job.spec
         fleet: Fleet | None = None
         reporter = asyncio.get_running_loop().create_task(self._report(job))
-        status, reason = "Completed", None
+        status: TransformJobStatus = TransformJobStatus.COMPLETED
+        reason: str | None = None
         try:
             job.output_root = output_root(spec.output_path, self.host_paths)
             files = await asyncio.to_thread(list_inputs, spec.uri, spec.data_type, self.host_paths)
@@ -302,27 +308,27 @@ class TransformManager:
                 job.progress.finished = time.time()
                 await session.close()
             if job.failures:
-                status = "Failed"
+                status = TransformJobStatus.FAILED
                 more = f" ({len(job.failures) - 1} more file(s) failed.)" if len(job.failures) > 1 else ""
                 reason = f"ClientError: {job.failures[0]} No output was written for that file.{more}"
         except asyncio.CancelledError:
             if job.stop_requested:
-                status = "Stopped"
+                status = TransformJobStatus.STOPPED
             else:
-                status = "Failed"
+                status = TransformJobStatus.FAILED
                 reason = (
                     "InternalServerError: The inferpipe daemon was stopped while this job was running; jobs are not"
                     " resumed. Create a new job to run it again."
                 )
         except JobFailed as exc:
-            status, reason = "Failed", str(exc)
+            status, reason = TransformJobStatus.FAILED, str(exc)
         except InputError as exc:
-            status, reason = "Failed", str(exc)
+            status, reason = TransformJobStatus.FAILED, str(exc)
         except RuntimeProblem as exc:
-            status, reason = "Failed", f"InternalServerError: {exc}"
+            status, reason = TransformJobStatus.FAILED, f"InternalServerError: {exc}"
         except Exception as exc:  # noqa: BLE001 - a job must always end with a status
             log.exception("transform job %s failed", spec.name)
-            status, reason = "Failed", f"InternalServerError: {exc!r}"
+            status, reason = TransformJobStatus.FAILED, f"InternalServerError: {exc!r}"
         finally:
             reporter.cancel()
             job.fleet = None
@@ -331,7 +337,7 @@ class TransformManager:
             except Exception:  # noqa: BLE001 - the job must still get its final status
                 log.exception("transform job %s: cleanup failed", spec.name)
             job.progress.finished = job.progress.finished or time.time()
-            job.state["endTime"] = round(time.time(), 3)
+            job.state.end_time = round(time.time(), 3)
             if reason and len(reason) > MAX_REASON:
                 reason = reason[: MAX_REASON - 3] + "..."
             self._save(job, status=status, failure_reason=reason)
@@ -412,8 +418,8 @@ class TransformManager:
         mct = min(mct, MAX_CONCURRENT)  # the documented range; also bounds memory when MaxPayloadInMB is 0
         if payload_mb and mct * payload_mb > MAX_CONCURRENCY_X_PAYLOAD:
             mct = max(1, MAX_CONCURRENCY_X_PAYLOAD // payload_mb)
-        if "effective" not in job.state:
-            job.state["effective"] = {
+        if job.state.effective is None:
+            job.state.effective = {
                 "MaxConcurrentTransforms": mct,
                 "MaxPayloadInMB": payload_mb,
                 "BatchStrategy": strategy,

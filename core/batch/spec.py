@@ -11,11 +11,11 @@ from inferpipe.core.api.model import check_model_name
 from inferpipe.core.api.validation import KMS_PATTERN, NAME_PATTERN, Checker, check_name
 from inferpipe.core.batch.dataprocessing import DataProcessing
 from inferpipe.core.batch.records import MULTI_RECORD, SINGLE_RECORD
+from inferpipe.core.batch.state import TransformJobState, TransformJobStatus
 from inferpipe.core.store import Record
 
 KIND = "transform-job"
-STATUSES = ["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
+STATUSES = [s.value for s in TransformJobStatus]
 
 DEFAULT_MAX_PAYLOAD_MB = 6
 MAX_PAYLOAD_MB = 100
@@ -329,17 +329,18 @@ def describe(rec: Record, progress: dict[str, Any] | None) -> dict[str, Any]:
         if rec.spec.get(key) is not None:
             out[key] = rec.spec[key]
     out["CreationTime"] = rec.created
-    if rec.state.get("startTime"):
-        out["TransformStartTime"] = rec.state["startTime"]
-    if rec.state.get("endTime"):
-        out["TransformEndTime"] = rec.state["endTime"]
+    state = TransformJobState.from_json(rec.state)
+    if state.start_time:
+        out["TransformStartTime"] = state.start_time
+    if state.end_time:
+        out["TransformEndTime"] = state.end_time
     out["LastModifiedTime"] = rec.modified
     # inferpipe-only (boto3 ignores members its model does not know): live progress, and the batch
     # settings in effect after /execution-parameters and the defaults.
     if progress:
         out["InferpipeProgress"] = progress
-    if rec.state.get("effective"):
-        out["InferpipeExecutionParameters"] = rec.state["effective"]
+    if state.effective:
+        out["InferpipeExecutionParameters"] = state.effective
     return out
 
 
@@ -349,8 +350,9 @@ def summary(rec: Record) -> dict[str, Any]:
         "TransformJobArn": rec.arn,
         "CreationTime": rec.created,
     }
-    if rec.state.get("endTime"):
-        out["TransformEndTime"] = rec.state["endTime"]
+    end_time = TransformJobState.from_json(rec.state).end_time
+    if end_time:
+        out["TransformEndTime"] = end_time
     out["LastModifiedTime"] = rec.modified
     out["TransformJobStatus"] = rec.status
     if rec.failure_reason:

@@ -12,10 +12,17 @@ from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.api.validation import Checker, check_name
 from inferpipe.core.containers.fleet import Fleet, FleetStartError
 from inferpipe.core.errors import ValidationException
-from inferpipe.core.limits import variant_counts
 from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.endpoints import KIND, EndpointManager, variant_specs
 from inferpipe.core.serving.router import EndpointRoute, VariantRoute
+from inferpipe.core.serving.state import (
+    IN_PROGRESS,
+    Deployment,
+    DeploymentPhase,
+    EndpointState,
+    EndpointStatus,
+    variant_counts,
+)
 from inferpipe.core.spec import VariantSpec
 from inferpipe.core.store import Record
 
@@ -92,19 +99,19 @@ class Deployments:
             validate_deployment_config(req["DeploymentConfig"], c)
         c.raise_if_any()
         name = req["EndpointName"]
-        rec = self.em.get(name)
+        rec, state = self.em.load(name)
         endpoint_arn = rec.arn
-        if rec.status != "InService":
+        if rec.status != EndpointStatus.IN_SERVICE:
             raise ValidationException(
                 f'Cannot update in-progress endpoint "{endpoint_arn}".'
-                if rec.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+                if rec.status in IN_PROGRESS
                 else f'Cannot update endpoint "{endpoint_arn}" in status {rec.status}: only an InService endpoint'
                 " can be updated (a Failed endpoint can only be deleted)."
             )
         config, models = self.em.snapshot(req["EndpointConfigName"])
         policy = req.get("DeploymentConfig")
         if policy is None and req.get("RetainDeploymentConfig"):
-            policy = rec.state.get("lastDeploymentConfig") or rec.spec.get("DeploymentConfig")
+            policy = state.last_deployment_config or rec.spec.get("DeploymentConfig")
         alarm_names = [
             a["AlarmName"] for a in ((policy or {}).get("AutoRollbackConfiguration") or {}).get("Alarms", [])
         ]
@@ -116,107 +123,78 @@ class Deployments:
             )
         desired = self.em.desired_variants(config)
         if req.get("RetainAllVariantProperties"):
-            current = {v["VariantName"]: v for v in rec.state.get("variants", [])}
             skip = {e["VariantPropertyType"] for e in excluded or []}
             for v in desired:
-                old = current.get(v["VariantName"])
+                old = state.variant(v.name)
                 if not old:
                     continue
                 if "DesiredInstanceCount" not in skip:
-                    v["DesiredInstanceCount"] = old["DesiredInstanceCount"]
+                    v.desired_instance_count = old.desired_instance_count
                 if "DesiredWeight" not in skip:
-                    v["DesiredWeight"] = v["CurrentWeight"] = old.get("CurrentWeight", 1.0)
+                    v.desired_weight = v.current_weight = old.current_weight
         self.em.instances.check_endpoint(
             rec.name,
-            variant_counts(desired, "DesiredInstanceCount"),
-            before=variant_counts(rec.state.get("variants", []), "DesiredInstanceCount"),
+            variant_counts(desired),
+            before=variant_counts(state.variants),
             beside=True,  # the new fleet starts next to the old one
         )
         now = self.clock.time()
-        update = {
-            "config": config,
-            "models": models,
-            "variants": desired,
-            "policy": policy or DEFAULT_POLICY,
-            "requestedPolicy": policy,
-            "phase": "Creating",
-            "startTime": now,
-        }
-        state = dict(rec.state, update=update)
-        state["pending"] = self._pending_summary(update, "Creating")
+        state.update = Deployment(
+            config=config,
+            models=models,
+            variants=desired,
+            policy=policy or DEFAULT_POLICY,
+            requested_policy=policy,
+            start_time=now,
+            phase_time=now,
+        )
         self.em.store.update(
             KIND,
             rec.name,
-            status="Updating",
+            status=EndpointStatus.UPDATING,
             failure_reason=None,
-            state=state,
+            state=state.to_json(),
             event="UpdateStarted",
             detail={"endpointConfig": config["EndpointConfigName"]},
         )
-        self.em.status[rec.name] = "Updating"
+        self.em.status[rec.name] = EndpointStatus.UPDATING
         self.em.spawn(rec.name, self._deploy(rec.name))
         return {"EndpointArn": endpoint_arn}
 
-    def _pending_summary(self, update: dict[str, Any], status: str, message: str = "") -> dict[str, Any]:
-        by_name = {v["VariantName"]: v for v in update["config"]["ProductionVariants"]}
-        variants = []
-        for v in update["variants"]:
-            item: dict[str, Any] = {
-                "VariantName": v["VariantName"],
-                "DesiredWeight": v["DesiredWeight"],
-                "DesiredInstanceCount": v["DesiredInstanceCount"],
-                "VariantStatus": [
-                    {
-                        "Status": status,
-                        "StartTime": self.clock.time(),
-                        **({"StatusMessage": message} if message else {}),
-                    }
-                ],
-            }
-            if by_name[v["VariantName"]].get("InstanceType"):
-                item["InstanceType"] = by_name[v["VariantName"]]["InstanceType"]
-            variants.append(item)
-        return {
-            "EndpointConfigName": update["config"]["EndpointConfigName"],
-            "ProductionVariants": variants,
-            "StartTime": update["startTime"],
-        }
+    def _deployment(self, name: str) -> tuple[EndpointState, Deployment]:
+        _, state = self.em.load(name)
+        assert state.update is not None  # only called while this endpoint's deployment runs
+        return state, state.update
 
-    def _phase(self, name: str, phase: str, message: str = "", **live: Any) -> None:
-        rec = self.em.get(name)
-        update = dict(rec.state["update"], phase=phase)
-        variant_status = {
-            "Creating": "Creating",
-            "ActivatingTraffic": "ActivatingTraffic",
-            "Baking": "Baking",
-            "TerminationWait": "Baking",
-            "Terminating": "Deleting",
-            "RollingBack": "Deleting",
-        }[phase]
-        state = dict(rec.state, update=update, pending=self._pending_summary(update, variant_status, message))
-        self.em.store.update(KIND, name, state=state, event=f"Deployment{phase}", detail={"message": message, **live})
-        self.live[name] = {"Phase": phase, "Message": message, **live}
+    def _phase(self, name: str, phase: DeploymentPhase, message: str = "", **live: Any) -> None:
+        state, update = self._deployment(name)
+        update.phase, update.phase_message, update.phase_time = phase, message, self.clock.time()
+        self.em.store.update(
+            KIND, name, state=state.to_json(), event=f"Deployment{phase}", detail={"message": message, **live}
+        )
+        self.live[name] = {"Phase": str(phase), "Message": message, **live}
 
     async def _deploy(self, name: str) -> None:
         async with self.em.lock(name):
-            rec = self.em.get(name)
-            update = rec.state["update"]
-            policy = update["policy"]
+            _, update = self._deployment(name)
+            policy = update.policy
             max_seconds = int(
                 (policy.get("BlueGreenUpdatePolicy") or policy.get("RollingUpdatePolicy") or {}).get(
                     "MaximumExecutionTimeoutInSeconds", DEFAULT_MAX_EXECUTION
                 )
             )
-            deadline = update["startTime"] + max_seconds
+            deadline = update.start_time + max_seconds
             blue_route = self.em.router.routes.get(name)
             blue_fleets = dict(self.em.fleets.get(name, {}))
             alarm_names = [a["AlarmName"] for a in (policy.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
             try:
-                self._phase(name, "Creating", "Starting and health-checking the new fleet beside the old one.")
+                self._phase(
+                    name, DeploymentPhase.CREATING, "Starting and health-checking the new fleet beside the old one."
+                )
                 generation = self.em.next_generation(name)
-                rec = self.em.get(name)
-                rec.state["update"]["generation"] = generation
-                self.em.store.update(KIND, name, state=rec.state)
+                state, stored = self._deployment(name)
+                stored.generation = generation
+                self.em.store.update(KIND, name, state=state.to_json())
                 specs = self._specs(update)
                 results = await asyncio.gather(
                     *(self.em.launch_variant(name, s, generation) for s in specs), return_exceptions=True
@@ -237,7 +215,7 @@ class Deployments:
                 for step, share in enumerate(shares, 1):
                     self._phase(
                         name,
-                        "ActivatingTraffic",
+                        DeploymentPhase.ACTIVATING_TRAFFIC,
                         f"Shifting {share:.0%} of traffic to the new fleet.",
                         GreenShare=share,
                         Step=f"{step}/{len(shares)}",
@@ -250,7 +228,7 @@ class Deployments:
                         )
                     self._phase(
                         name,
-                        "Baking",
+                        DeploymentPhase.BAKING,
                         f"Baking {bake} s with {share:.0%} of traffic on the new fleet.",
                         GreenShare=share,
                         Step=f"{step}/{len(shares)}",
@@ -261,14 +239,14 @@ class Deployments:
                 if wait:
                     self._phase(
                         name,
-                        "TerminationWait",
+                        DeploymentPhase.TERMINATION_WAIT,
                         f"Waiting {wait} s before removing the old fleet.",
                         GreenShare=1.0,
                         BakeEndsAt=self.clock.time() + wait,
                     )
                     await self._bake(name, wait, [], deadline)
                 # Point of no return: from here a restart finishes the deployment.
-                self._phase(name, "Terminating", "Draining and removing the old fleet.", GreenShare=1.0)
+                self._phase(name, DeploymentPhase.TERMINATING, "Draining and removing the old fleet.", GreenShare=1.0)
             except (DeploymentFailed, Exception) as exc:  # noqa: BLE001 - any failure rolls back
                 reason = str(exc) if isinstance(exc, DeploymentFailed) else f"Internal error: {exc!r}"
                 log.warning("deployment of %s rolled back: %s", name, reason)
@@ -282,15 +260,15 @@ class Deployments:
             await self._retire(list(blue_fleets.values()))
             self._commit(name)
 
-    def _specs(self, update: dict[str, Any]) -> list[VariantSpec]:
-        specs = variant_specs(update["config"], update["models"])
-        desired = {v["VariantName"]: v for v in update["variants"]}
+    def _specs(self, update: Deployment) -> list[VariantSpec]:
+        specs = variant_specs(update.config, update.models)
+        desired = {v.name: v for v in update.variants}
         return [
             VariantSpec(
                 s.name,
                 s.model,
-                int(desired[s.name]["DesiredInstanceCount"]),
-                float(desired[s.name]["CurrentWeight"]),
+                desired[s.name].desired_instance_count,
+                desired[s.name].current_weight,
                 s.instance_type,
                 s.startup_timeout,
             )
@@ -323,96 +301,85 @@ class Deployments:
         self.em.launcher.collect_model_data()
 
     def _commit(self, name: str) -> None:
-        rec = self.em.get(name)
-        update = rec.state["update"]
+        state, update = self._deployment(name)
         fleets = self.em.fleets.get(name, {})
-        state = {k: v for k, v in rec.state.items() if k not in ("update", "pending")}
-        state["config"], state["models"] = update["config"], update["models"]
-        rec_for_variants = Record(
-            rec.kind,
-            rec.name,
-            rec.arn,
-            rec.status,
-            None,
-            rec.created,
-            rec.modified,
-            rec.spec,
-            dict(state, variants=update["variants"]),
-        )
-        state["variants"] = [self.em.variant_state(f, rec_for_variants) for f in fleets.values()]
-        if update.get("requestedPolicy"):
-            state["lastDeploymentConfig"] = update["requestedPolicy"]
+        state.config, state.models = update.config, update.models
+        state.variants = [self.em.variant_state(f, update.variants) for f in fleets.values()]
+        if update.requested_policy:
+            state.last_deployment_config = update.requested_policy
+        state.update = None
         self.em.store.update(
             KIND,
             name,
-            status="InService",
+            status=EndpointStatus.IN_SERVICE,
             failure_reason=None,
-            state=state,
+            state=state.to_json(),
             event="UpdateSucceeded",
-            detail={"endpointConfig": update["config"]["EndpointConfigName"]},
+            detail={"endpointConfig": update.config["EndpointConfigName"]},
         )
-        self.em.status[name] = "InService"
+        self.em.status[name] = EndpointStatus.IN_SERVICE
         self.live.pop(name, None)
 
     async def _roll_back(self, name: str, blue_route: EndpointRoute | None, reason: str) -> None:
         if blue_route is not None:
             self.em.router.install(EndpointRoute(name, blue_route.mode, blue_route.variants))
-        self._phase(name, "RollingBack", reason)
+        self._phase(name, DeploymentPhase.ROLLING_BACK, reason)
         green = list(self.green.pop(name, {}).values())
         await self._retire(green)
         # whatever of the green generation may be left (half-started instances)
-        rec = self.em.get(name)
-        gen = rec.state.get("update", {}).get("generation")
-        if gen is not None:
-            await self.em.remove_generation(name, gen)
-        state = {k: v for k, v in rec.state.items() if k not in ("update", "pending")}
+        state, update = self._deployment(name)
+        if update.generation is not None:
+            await self.em.remove_generation(name, update.generation)
+        state.update = None
         self.em.store.update(
             KIND,
             name,
-            status="InService",
+            status=EndpointStatus.IN_SERVICE,
             failure_reason=reason[:1024],
-            state=state,
+            state=state.to_json(),
             event="UpdateRolledBack",
             detail={"reason": reason},
         )
-        self.em.status[name] = "InService"
+        self.em.status[name] = EndpointStatus.IN_SERVICE
         self.live.pop(name, None)
 
     # after a restart ---------------------------------------------------------------------------
     def converge(self, rec: Record) -> Record:
         """Decide, before re-adopting containers, which fleet an interrupted update leaves serving."""
-        update = rec.state.get("update")
-        if rec.status not in ("Updating", "RollingBack"):
+        if rec.status not in (EndpointStatus.UPDATING, EndpointStatus.ROLLING_BACK):
             return rec
-        state = {k: v for k, v in rec.state.items() if k not in ("update", "pending")}
+        state = EndpointState.from_json(rec.state)
+        update, state.update = state.update, None
         if update is None:  # a weights/capacity change: re-adoption restores the desired counts
-            self.em.store.update(KIND, rec.name, status="InService", state=state)
+            self.em.store.update(KIND, rec.name, status=EndpointStatus.IN_SERVICE, state=state.to_json())
             return self.em.get(rec.name)
-        if update.get("phase") == "Terminating" and update.get("generation") is not None:
-            state["config"], state["models"] = update["config"], update["models"]
-            state["variants"] = [dict(v, Generation=update["generation"]) for v in update["variants"]]
-            if update.get("requestedPolicy"):
-                state["lastDeploymentConfig"] = update["requestedPolicy"]
+        if update.phase == DeploymentPhase.TERMINATING and update.generation is not None:
+            state.config, state.models = update.config, update.models
+            state.variants = update.variants
+            for v in state.variants:
+                v.generation = update.generation
+            if update.requested_policy:
+                state.last_deployment_config = update.requested_policy
             self.em.store.update(
                 KIND,
                 rec.name,
-                status="InService",
+                status=EndpointStatus.IN_SERVICE,
                 failure_reason=None,
-                state=state,
+                state=state.to_json(),
                 event="UpdateSucceeded",
                 detail={"afterRestart": True},
             )
         else:
             reason = (
-                f"The deployment of endpoint configuration {update['config']['EndpointConfigName']} was interrupted"
-                f" by a daemon restart during {update.get('phase')} and was rolled back."
+                f"The deployment of endpoint configuration {update.config['EndpointConfigName']} was interrupted"
+                f" by a daemon restart during {update.phase} and was rolled back."
             )
             self.em.store.update(
                 KIND,
                 rec.name,
-                status="InService",
+                status=EndpointStatus.IN_SERVICE,
                 failure_reason=reason,
-                state=state,
+                state=state.to_json(),
                 event="UpdateRolledBack",
                 detail={"reason": reason, "afterRestart": True},
             )
@@ -436,52 +403,44 @@ class Deployments:
                 c.number(ch.get("DesiredWeight"), f"{p}.desiredWeight", minimum=0)
                 c.integer(ch.get("DesiredInstanceCount"), f"{p}.desiredInstanceCount", minimum=0)
         c.raise_if_any()
-        rec = self.em.get(req["EndpointName"])
-        if rec.status != "InService":
+        rec, state = self.em.load(req["EndpointName"])
+        if rec.status != EndpointStatus.IN_SERVICE:
             raise ValidationException(f'Cannot update in-progress endpoint "{rec.arn}".')
-        current = {v["VariantName"]: v for v in rec.state.get("variants", [])}
-        unknown = [ch["VariantName"] for ch in changes if ch["VariantName"] not in current]
+        unknown = [ch["VariantName"] for ch in changes if state.variant(ch["VariantName"]) is None]
         if unknown:
             raise ValidationException(
                 f'The variant(s) "[{", ".join(unknown)}]" is/are not present in the endpoint "{rec.arn}".'
             )
-        variants = []
-        for v in rec.state["variants"]:
-            ch = next((x for x in changes if x["VariantName"] == v["VariantName"]), None)
-            v = dict(v)
+        before = variant_counts(state.variants)
+        for v in state.variants:
+            ch = next((x for x in changes if x["VariantName"] == v.name), None)
             if ch and ch.get("DesiredWeight") is not None:
-                v["DesiredWeight"] = float(ch["DesiredWeight"])
+                v.desired_weight = float(ch["DesiredWeight"])
             if ch and ch.get("DesiredInstanceCount") is not None:
-                v["DesiredInstanceCount"] = int(ch["DesiredInstanceCount"])
-            variants.append(v)
-        self.em.instances.check_endpoint(
-            rec.name,
-            variant_counts(variants, "DesiredInstanceCount"),
-            before=variant_counts(rec.state["variants"], "DesiredInstanceCount"),
-            beside=False,
-        )
+                v.desired_instance_count = int(ch["DesiredInstanceCount"])
+        self.em.instances.check_endpoint(rec.name, variant_counts(state.variants), before=before, beside=False)
         self.em.store.update(
             KIND,
             rec.name,
-            status="Updating",
+            status=EndpointStatus.UPDATING,
             failure_reason=None,
-            state=dict(rec.state, variants=variants),
+            state=state.to_json(),
             event="WeightsAndCapacitiesUpdating",
         )
-        self.em.status[rec.name] = "Updating"
+        self.em.status[rec.name] = EndpointStatus.UPDATING
         self.em.spawn(rec.name, self._scale(rec.name))
         return {"EndpointArn": rec.arn}
 
     async def _scale(self, name: str) -> None:
         async with self.em.lock(name):
-            rec = self.em.get(name)
+            _, state = self.em.load(name)
             fleets = self.em.fleets.get(name, {})
             try:
-                for v in rec.state["variants"]:
-                    fleet = fleets.get(v["VariantName"])
+                for v in state.variants:
+                    fleet = fleets.get(v.name)
                     if fleet is None:
                         continue
-                    want = int(v["DesiredInstanceCount"])
+                    want = v.desired_instance_count
                     have = len(fleet.instances)
                     if want > have:
                         start = max([i.handle.index for i in fleet.instances], default=0) + 1
@@ -500,37 +459,32 @@ class Deployments:
                         del fleet.instances[want:]  # out of rotation first, then drained
                         await self.em.launcher.drain(victims, self.em.router.container_timeout)
                         await self.em.launcher.stop_instances(victims)
-                rec = self.em.get(name)
-                variants = [dict(v, CurrentWeight=v["DesiredWeight"]) for v in rec.state["variants"]]
+                _, state = self.em.load(name)
+                for v in state.variants:
+                    v.current_weight = v.desired_weight
                 self.em.store.update(
                     KIND,
                     name,
-                    status="InService",
-                    state=dict(rec.state, variants=variants),
+                    status=EndpointStatus.IN_SERVICE,
+                    state=state.to_json(),
                     event="WeightsAndCapacitiesUpdated",
                 )
-                self.em.install_route(name, self.em.specs_for(self.em.get(name)))
+                self.em.install_route(name, self.em.specs_for(state))
             except Exception as exc:  # noqa: BLE001 - report it on the endpoint, keep serving
-                rec = self.em.get(name)
-                variants = [
-                    dict(
-                        v,
-                        DesiredWeight=v.get("CurrentWeight", 1.0),
-                        DesiredInstanceCount=len(fleets[v["VariantName"]].instances)
-                        if v["VariantName"] in fleets
-                        else v["DesiredInstanceCount"],
-                    )
-                    for v in rec.state["variants"]
-                ]
+                _, state = self.em.load(name)
+                for v in state.variants:
+                    v.desired_weight = v.current_weight
+                    if v.name in fleets:
+                        v.desired_instance_count = len(fleets[v.name].instances)
                 self.em.store.update(
                     KIND,
                     name,
-                    status="InService",
+                    status=EndpointStatus.IN_SERVICE,
                     failure_reason=f"Scaling failed: {exc}"[:1024],
-                    state=dict(rec.state, variants=variants),
+                    state=state.to_json(),
                     event="WeightsAndCapacitiesFailed",
                 )
-            self.em.status[name] = "InService"
+            self.em.status[name] = EndpointStatus.IN_SERVICE
 
     def describe_extra(self, name: str) -> dict[str, Any] | None:
         live = self.live.get(name)

@@ -17,6 +17,7 @@ from inferpipe.core.containers.runtime import InstanceHandle, Runtime, RuntimePr
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
+from inferpipe.core.serving.state import DeployedImage, EndpointState, EndpointStatus, VariantState
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Record, Store
 from inferpipe.core.timing import Timing
@@ -24,17 +25,7 @@ from inferpipe.core.timing import Timing
 log = logging.getLogger("inferpipe.endpoints")
 
 KIND = "endpoint"
-STATUSES = [
-    "OutOfService",
-    "Creating",
-    "Updating",
-    "SystemUpdating",
-    "RollingBack",
-    "InService",
-    "Deleting",
-    "Failed",
-    "UpdateRollbackFailed",
-]
+STATUSES = [s.value for s in EndpointStatus]
 
 
 def variant_specs(config: dict[str, Any], models: dict[str, dict[str, Any]]) -> list[VariantSpec]:
@@ -74,7 +65,7 @@ class EndpointManager:
         self.instances = InstanceBudget(settings, store)
         # endpoint name -> variant name -> fleet serving it
         self.fleets: dict[str, dict[str, Fleet]] = {}
-        self.status: dict[str, str] = {}
+        self.status: dict[str, EndpointStatus] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._healing: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -90,6 +81,10 @@ class EndpointManager:
         if rec is None:
             raise ValidationException(f'Could not find endpoint "{arn(self.settings, KIND, name)}".')
         return rec
+
+    def load(self, name: str) -> tuple[Record, EndpointState]:
+        rec = self.get(name)
+        return rec, EndpointState.from_json(rec.state)
 
     async def create(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
@@ -110,14 +105,14 @@ class EndpointManager:
         counts = variant_counts(config["ProductionVariants"], "InitialInstanceCount")
         self.instances.check_endpoint(name, counts, beside=True)
         spec = {k: v for k, v in req.items() if k != "Tags"}
-        state = {"config": config, "models": models, "nextGeneration": 1, "variants": self.desired_variants(config)}
+        state = EndpointState(config, models, self.desired_variants(config))
         try:
-            self.store.insert(KIND, name, endpoint_arn, spec, status="Creating", state=state)
+            self.store.insert(KIND, name, endpoint_arn, spec, status=EndpointStatus.CREATING, state=state.to_json())
         except AlreadyExists:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".') from None
         if req.get("Tags"):
             self.store.set_tags(endpoint_arn, req["Tags"])
-        self.status[name] = "Creating"
+        self.status[name] = EndpointStatus.CREATING
         self.spawn(name, self._create_fleets(name))
         return {"EndpointArn": endpoint_arn}
 
@@ -136,14 +131,14 @@ class EndpointManager:
         return rec.spec, models
 
     @staticmethod
-    def desired_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
+    def desired_variants(config: dict[str, Any]) -> list[VariantState]:
         return [
-            {
-                "VariantName": v["VariantName"],
-                "DesiredInstanceCount": int(v.get("InitialInstanceCount") or 1),
-                "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
-                "CurrentWeight": float(v.get("InitialVariantWeight", 1.0)),
-            }
+            VariantState(
+                name=v["VariantName"],
+                desired_instance_count=int(v.get("InitialInstanceCount") or 1),
+                desired_weight=float(v.get("InitialVariantWeight", 1.0)),
+                current_weight=float(v.get("InitialVariantWeight", 1.0)),
+            )
             for v in config["ProductionVariants"]
         ]
 
@@ -154,29 +149,23 @@ class EndpointManager:
             lambda t: self.tasks.pop(name.lower(), None) if self.tasks.get(name.lower()) is t else None
         )
 
-    def specs_for(self, rec: Record) -> list[VariantSpec]:
-        specs = variant_specs(rec.state["config"], rec.state["models"])
-        desired = {v["VariantName"]: v for v in rec.state.get("variants", [])}
+    @staticmethod
+    def specs_for(state: EndpointState) -> list[VariantSpec]:
         out = []
-        for s in specs:
-            d = desired.get(s.name)
+        for s in variant_specs(state.config, state.models):
+            d = state.variant(s.name)
             if d:
                 s = VariantSpec(
-                    s.name,
-                    s.model,
-                    int(d["DesiredInstanceCount"]),
-                    float(d["CurrentWeight"]),
-                    s.instance_type,
-                    s.startup_timeout,
+                    s.name, s.model, d.desired_instance_count, d.current_weight, s.instance_type, s.startup_timeout
                 )
             out.append(s)
         return out
 
     def next_generation(self, name: str) -> int:
-        rec = self.get(name)
-        gen = int(rec.state.get("nextGeneration", 1))
-        state = dict(rec.state, nextGeneration=gen + 1)
-        self.store.update(KIND, name, state=state)
+        _, state = self.load(name)
+        gen = state.next_generation
+        state.next_generation = gen + 1
+        self.store.update(KIND, name, state=state.to_json())
         return gen
 
     async def launch_variant(self, name: str, spec: VariantSpec, generation: int) -> Fleet:
@@ -185,8 +174,8 @@ class EndpointManager:
 
     async def _create_fleets(self, name: str) -> None:
         async with self.lock(name):
-            rec = self.get(name)
-            specs = self.specs_for(rec)
+            _, state = self.load(name)
+            specs = self.specs_for(state)
             generation = self.next_generation(name)
             results = await asyncio.gather(
                 *(self.launch_variant(name, s, generation) for s in specs), return_exceptions=True
@@ -199,31 +188,31 @@ class EndpointManager:
                     str(e) if isinstance(e, FleetStartError) else f"Internal error: {e!r}" for e in errors
                 )
                 log.warning("endpoint %s failed: %s", name, reason)
-                self.status[name] = "Failed"
-                self.store.update(KIND, name, status="Failed", failure_reason=reason[:1024])
+                self.status[name] = EndpointStatus.FAILED
+                self.store.update(KIND, name, status=EndpointStatus.FAILED, failure_reason=reason[:1024])
                 return
             self.fleets[name] = {f.variant.name: f for f in fleets}
             self.install_route(name, specs)
-            rec = self.get(name)
-            state = dict(rec.state)
-            state["variants"] = [self.variant_state(f, rec) for f in fleets]
-            self.store.update(KIND, name, status="InService", failure_reason=None, state=state)
-            self.status[name] = "InService"
+            _, state = self.load(name)
+            state.variants = [self.variant_state(f, state.variants) for f in fleets]
+            self.store.update(
+                KIND, name, status=EndpointStatus.IN_SERVICE, failure_reason=None, state=state.to_json()
+            )
+            self.status[name] = EndpointStatus.IN_SERVICE
 
-    def variant_state(self, fleet: Fleet, rec: Record) -> dict[str, Any]:
-        previous = {v["VariantName"]: v for v in rec.state.get("variants", [])}.get(fleet.variant.name, {})
+    @staticmethod
+    def variant_state(fleet: Fleet, previous: list[VariantState]) -> VariantState:
+        """The state of a variant a fleet now serves; its desired weight is kept from ``previous``."""
+        before = next((v for v in previous if v.name == fleet.variant.name), None)
         now = time.time()
-        return {
-            "VariantName": fleet.variant.name,
-            "Generation": fleet.generation,
-            "DesiredInstanceCount": fleet.variant.instance_count,
-            "DesiredWeight": previous.get("DesiredWeight", fleet.variant.weight),
-            "CurrentWeight": fleet.variant.weight,
-            "DeployedImages": [
-                {"SpecifiedImage": i.specified, "ResolvedImage": i.resolved, "ResolutionTime": now}
-                for i in fleet.images
-            ],
-        }
+        return VariantState(
+            name=fleet.variant.name,
+            generation=fleet.generation,
+            desired_instance_count=fleet.variant.instance_count,
+            desired_weight=before.desired_weight if before else fleet.variant.weight,
+            current_weight=fleet.variant.weight,
+            deployed_images=[DeployedImage(i.specified, i.resolved, now) for i in fleet.images],
+        )
 
     def install_route(self, name: str, specs: list[VariantSpec]) -> None:
         fleets = self.fleets.get(name, {})
@@ -238,8 +227,8 @@ class EndpointManager:
 
     async def delete(self, name: str) -> None:
         rec = self.get(name)
-        self.store.update(KIND, rec.name, status="Deleting")
-        self.status[rec.name] = "Deleting"
+        self.store.update(KIND, rec.name, status=EndpointStatus.DELETING)
+        self.status[rec.name] = EndpointStatus.DELETING
         self.router.remove(rec.name)
         task = self.tasks.get(rec.name.lower())
         if task is not None:
@@ -284,25 +273,23 @@ class EndpointManager:
 
     # describe -----------------------------------------------------------------------------------
     def describe(self, name: str) -> dict[str, Any]:
-        rec = self.get(name)
+        rec, state = self.load(name)
         fleets = self.fleets.get(rec.name, {})
         variants = []
-        for v in rec.state.get("variants", []):
-            fleet = fleets.get(v["VariantName"])
-            summary: dict[str, Any] = {"VariantName": v["VariantName"]}
-            if v.get("DeployedImages"):
-                summary["DeployedImages"] = v["DeployedImages"]
-            summary["CurrentWeight"] = v.get("CurrentWeight", 1.0)
-            summary["DesiredWeight"] = v.get("DesiredWeight", 1.0)
+        for v in state.variants:
+            fleet = fleets.get(v.name)
+            summary: dict[str, Any] = {"VariantName": v.name}
+            if v.deployed_images:
+                summary["DeployedImages"] = [i.to_api() for i in v.deployed_images]
+            summary["CurrentWeight"] = v.current_weight
+            summary["DesiredWeight"] = v.desired_weight
             summary["CurrentInstanceCount"] = len(fleet.healthy_instances()) if fleet else 0
-            summary["DesiredInstanceCount"] = v.get("DesiredInstanceCount", 1)
-            if v.get("VariantStatus"):
-                summary["VariantStatus"] = v["VariantStatus"]
+            summary["DesiredInstanceCount"] = v.desired_instance_count
             variants.append(summary)
         out: dict[str, Any] = {
             "EndpointName": rec.name,
             "EndpointArn": rec.arn,
-            "EndpointConfigName": rec.state["config"]["EndpointConfigName"],
+            "EndpointConfigName": state.config["EndpointConfigName"],
             "ProductionVariants": variants,
             "EndpointStatus": rec.status,
             "CreationTime": rec.created,
@@ -310,11 +297,11 @@ class EndpointManager:
         }
         if rec.failure_reason:
             out["FailureReason"] = rec.failure_reason
-        if rec.state.get("lastDeploymentConfig"):
-            out["LastDeploymentConfig"] = rec.state["lastDeploymentConfig"]
-        if rec.state.get("pending"):
-            out["PendingDeploymentSummary"] = rec.state["pending"]
-        capture = rec.state["config"].get("DataCaptureConfig")
+        if state.last_deployment_config:
+            out["LastDeploymentConfig"] = state.last_deployment_config
+        if state.update is not None:
+            out["PendingDeploymentSummary"] = state.update.pending_summary()
+        capture = state.config.get("DataCaptureConfig")
         if capture:
             out["DataCaptureConfig"] = {
                 "EnableCapture": capture.get("EnableCapture", True),
@@ -381,7 +368,7 @@ class EndpointManager:
                 log.info("monitor: listing containers works again")
                 trouble = None
             for name, fleets in list(self.fleets.items()):
-                if self.status.get(name) not in ("InService", "Updating"):
+                if self.status.get(name) not in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING):
                     continue
                 for fleet in list(fleets.values()):
                     for inst in list(fleet.instances):
@@ -434,24 +421,26 @@ class EndpointManager:
                 log.info("removing %d orphan instance(s) of deleted endpoint %s", len(hs), owner)
                 await self.launcher.stop_handles(hs, 0)
         for rec in self.store.all(KIND):
-            self.status[rec.name] = rec.status or "Creating"
+            status = EndpointStatus(rec.status or EndpointStatus.CREATING)
+            self.status[rec.name] = status
             mine = by_owner.get(rec.name, [])
-            if rec.status == "Deleting":
+            if status == EndpointStatus.DELETING:
                 self.spawn(rec.name, self._teardown(rec.name))
-            elif rec.status == "Creating":
+            elif status == EndpointStatus.CREATING:
                 await self.launcher.stop_handles(mine, 0)
                 self.spawn(rec.name, self._create_fleets(rec.name))
-            elif rec.status == "Failed":
+            elif status == EndpointStatus.FAILED:
                 await self.launcher.stop_handles(mine, 0)
             else:
                 if self.deployments is not None:
                     rec = self.deployments.converge(rec)
-                    self.status[rec.name] = rec.status or "InService"
+                    self.status[rec.name] = EndpointStatus(rec.status or EndpointStatus.IN_SERVICE)
                 await self._adopt_serving(rec, mine)
 
     async def _adopt_serving(self, rec: Record, handles: list[InstanceHandle]) -> None:
-        specs = self.specs_for(rec)
-        generations = {v["VariantName"]: v.get("Generation") for v in rec.state.get("variants", [])}
+        state = EndpointState.from_json(rec.state)
+        specs = self.specs_for(state)
+        generations = {v.name: v.generation for v in state.variants}
         stale = [h for h in handles if generations.get(h.variant) != h.generation]
         await self.launcher.stop_handles(stale, 0)
         fleets: dict[str, Fleet] = {}

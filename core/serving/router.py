@@ -17,6 +17,7 @@ from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUn
 from inferpipe.core.containers.fleet import Fleet, Instance
 from inferpipe.core.errors import ModelError, ServiceUnavailable, ValidationError
 from inferpipe.core.serving.metrics import Metrics
+from inferpipe.core.serving.state import EndpointStatus
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 DEFAULT_CONTAINER_TIMEOUT = 60.0
@@ -144,7 +145,7 @@ class Router:
         status = self.status_of(name)
         if status is None:
             return ValidationError(f"Endpoint {name} of account {self.settings.account} not found.")
-        if status == "InService":
+        if status == EndpointStatus.IN_SERVICE:
             return ServiceUnavailable(
                 f"Endpoint {name} is InService but none of its instances is serving right now (see inferpipe"
                 " daemon logs). Try your call again."

@@ -13,7 +13,7 @@ from inferpipe.core.store import Store
 
 
 def variants(*counts: int) -> list[dict[str, object]]:
-    return [{"VariantName": f"v{i}", "DesiredInstanceCount": n} for i, n in enumerate(counts)]
+    return [{"name": f"v{i}", "desired_instance_count": n} for i, n in enumerate(counts)]
 
 
 @pytest.fixture
