@@ -73,6 +73,7 @@ from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartErro
 from inferpipe.core.containers.hostpaths import HostPathPolicy
 from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.errors import ResourceInUse, ValidationException
+from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
 from inferpipe.core.spec import ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Store
@@ -87,7 +88,6 @@ STOP_TIMEOUT = 5  # at most this many seconds between SIGTERM and SIGKILL when a
 SHUTDOWN_GRACE = 15.0
 LEFTOVER_SCANS = 5
 MAX_CONCURRENT = 100
-MAX_REASON = 1024
 
 
 @dataclass
@@ -253,10 +253,11 @@ class TransformManager:
             status = "Stopped" if rec.status == "Stopping" else "Failed"
             reason = None
             if status == "Failed":
-                reason = (
-                    "InternalServerError: The inferpipe daemon stopped while this job was running (it was not"
+                reason = failure_reason(
+                    "The inferpipe daemon stopped while this job was running (it was not"
                     " shut down gracefully); jobs are not resumed. Its containers and partial outputs were removed;"
-                    " outputs of files that had completed were kept. Create a new job to run it again."
+                    " outputs of files that had completed were kept. Create a new job to run it again.",
+                    prefix="InternalServerError",
                 )
             await asyncio.to_thread(self._remove_partials, rec.spec)
             state = dict(rec.state, endTime=round(time.time(), 3))
@@ -339,10 +340,10 @@ class TransformManager:
         except InputError as exc:
             status, reason = "Failed", str(exc)
         except RuntimeProblem as exc:
-            status, reason = "Failed", f"InternalServerError: {exc}"
+            status, reason = "Failed", failure_reason(str(exc), prefix="InternalServerError")
         except Exception as exc:  # noqa: BLE001 - a job must always end with a status
             log.exception("transform job %s failed", spec.name)
-            status, reason = "Failed", f"InternalServerError: {exc!r}"
+            status, reason = "Failed", failure_reason(repr(exc), prefix="InternalServerError")
         finally:
             reporter.cancel()
             job.fleet = None
@@ -352,8 +353,7 @@ class TransformManager:
                 log.exception("transform job %s: cleanup failed", spec.name)
             job.progress.finished = job.progress.finished or time.time()
             job.state["endTime"] = round(time.time(), 3)
-            if reason and len(reason) > MAX_REASON:
-                reason = reason[: MAX_REASON - 3] + "..."
+            reason = failure_reason(reason) if reason else None
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
             log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
@@ -504,7 +504,7 @@ class TransformManager:
 
 class JobFailed(Exception):
     def __init__(self, kind: str, text: str) -> None:
-        super().__init__(f"{kind}: {text}")
+        super().__init__(failure_reason(text, prefix=kind))
 
 
 def _fleet_text(exc: FleetStartError) -> str:

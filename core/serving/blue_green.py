@@ -18,6 +18,7 @@ from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.api.validation import Checker, check_name
 from inferpipe.core.containers.fleet import Fleet, FleetStartError
 from inferpipe.core.errors import ValidationException
+from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import variant_counts
 from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.endpoints import KIND, EndpointManager, variant_specs
@@ -376,7 +377,7 @@ class Deployments:
             KIND,
             name,
             status="InService",
-            failure_reason=reason[:1024],
+            failure_reason=failure_reason(reason),
             state=state,
             event="UpdateRolledBack",
             detail={"reason": reason},
@@ -417,7 +418,7 @@ class Deployments:
                 KIND,
                 rec.name,
                 status="InService",
-                failure_reason=reason,
+                failure_reason=failure_reason(reason),
                 state=state,
                 event="UpdateRolledBack",
                 detail={"reason": reason, "afterRestart": True},
@@ -532,7 +533,7 @@ class Deployments:
                     KIND,
                     name,
                     status="InService",
-                    failure_reason=f"Scaling failed: {exc}"[:1024],
+                    failure_reason=failure_reason(str(exc), prefix="Scaling failed"),
                     state=dict(rec.state, variants=variants),
                     event="WeightsAndCapacitiesFailed",
                 )

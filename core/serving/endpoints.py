@@ -19,6 +19,7 @@ from inferpipe.core.config import Settings
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
 from inferpipe.core.containers.runtime import InstanceHandle, Runtime, RuntimeProblem
 from inferpipe.core.errors import ValidationException
+from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
@@ -204,7 +205,7 @@ class EndpointManager:
                 )
                 log.warning("endpoint %s failed: %s", name, reason)
                 self.status[name] = "Failed"
-                self.store.update(KIND, name, status="Failed", failure_reason=reason[:1024])
+                self.store.update(KIND, name, status="Failed", failure_reason=failure_reason(reason))
                 return
             self.fleets[name] = {f.variant.name: f for f in fleets}
             self.install_route(name, specs)
