@@ -17,6 +17,7 @@ from aiohttp import web
 from inferpipe.core.api.guard import Policy, middleware
 from inferpipe.core.api.http_limits import body_guard
 from inferpipe.core.api.invocation_validation import check_invocation
+from inferpipe.core.api.operations import Operations
 from inferpipe.core.api.request_body import decode_request
 from inferpipe.core.api.service import SageMakerService
 from inferpipe.core.daemon_log import one_line
@@ -50,7 +51,9 @@ def internal_failure(request_id: str) -> InternalFailure:
     return InternalFailure(f"An internal error occurred. See the daemon log (request id {request_id}).")
 
 
-def build_app(service: SageMakerService, router: Router, metrics: Metrics, policy: Policy) -> web.Application:
+def build_app(
+    service: SageMakerService, operations: Operations, router: Router, metrics: Metrics, policy: Policy
+) -> web.Application:
     def render(exc: SageMakerError, rest: bool) -> web.Response:
         return _error_response(exc, rest=rest, request_id=str(uuid.uuid4()))
 
@@ -65,7 +68,7 @@ def build_app(service: SageMakerService, router: Router, metrics: Metrics, polic
         request_id = str(uuid.uuid4())
         target = request.headers.get("X-Amz-Target", "")
         try:
-            handler = service.operation(target)
+            handler = operations.handler(target)
             try:
                 raw = await request.read()
             except (aiohttp.ClientPayloadError, ConnectionError) as exc:

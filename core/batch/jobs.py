@@ -29,7 +29,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,6 @@ from inferpipe.core.store import AlreadyExists, Store
 
 log = logging.getLogger("inferpipe.transform")
 
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 VARIANT = "transform"
 PROGRESS_INTERVAL = 2.0
 EXECUTION_PARAMETERS_TIMEOUT = 2.0
@@ -153,14 +151,6 @@ class TransformManager:
         self.instances = InstanceBudget(settings, store)
         self.host_paths = host_paths or HostPathPolicy.from_settings(settings)
         self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
-
-    def operations(self) -> dict[str, Handler]:
-        return {
-            "CreateTransformJob": self.create,
-            "DescribeTransformJob": self.describe,
-            "ListTransformJobs": self.list,
-            "StopTransformJob": self.stop,
-        }
 
     # control plane --------------------------------------------------------------------------------
     async def create(self, req: dict[str, Any]) -> dict[str, Any]:
