@@ -13,9 +13,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from inferpipe.core.api.guard import Policy, middleware
-from inferpipe.core.api.http_limits import body_guard
+from inferpipe.core.api.http_limits import RUNTIME_PREFIX, body_guard
 from inferpipe.core.api.invocation_validation import check_invocation
 from inferpipe.core.api.operations import Operations
 from inferpipe.core.api.request_body import decode_request
@@ -51,6 +52,28 @@ def internal_failure(request_id: str) -> InternalFailure:
     return InternalFailure(f"An internal error occurred. See the daemon log (request id {request_id}).")
 
 
+def data_plane_catch_all() -> Middleware:
+    """The runtime API's last word on a bug anywhere below it (the signature check, the route, the
+    router, the containers' client): logged once with a request id, answered as restJson1
+    InternalFailure, never as aiohttp's plain-text 500 that the SDK cannot parse. The control plane
+    renders its own (JSON 1.1) in its handler."""
+
+    @web.middleware
+    async def catch_all(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(RUNTIME_PREFIX):
+            return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise  # aiohttp's own answers (no such route, ...) are not bugs
+        except Exception:  # noqa: BLE001 - a bug: logged once, the caller gets no internals
+            request_id = str(uuid.uuid4())
+            log.exception("request %s: InvokeEndpoint on %s failed", request_id, one_line(request.path, 120))
+            return _error_response(internal_failure(request_id), rest=True, request_id=request_id)
+
+    return catch_all
+
+
 def build_app(
     service: SageMakerService, operations: Operations, router: Router, metrics: Metrics, policy: Policy
 ) -> web.Application:
@@ -61,7 +84,7 @@ def build_app(
     # its size and read timeout apply.
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES + 1024 * 1024,
-        middlewares=[body_guard(service.settings, render), middleware(policy, _error_response)],
+        middlewares=[body_guard(service.settings, render), data_plane_catch_all(), middleware(policy, _error_response)],
     )
 
     async def control_plane(request: web.Request) -> web.Response:
@@ -113,9 +136,6 @@ def build_app(
                 rest=True,
                 request_id=request_id,
             )
-        except Exception:  # noqa: BLE001 - a bug: logged once, the caller gets no internals
-            log.exception("request %s: InvokeEndpoint on %s failed", request_id, one_line(request.path, 120))
-            return _error_response(internal_failure(request_id), rest=True, request_id=request_id)
         headers = {
             "x-Amzn-Invoked-Production-Variant": result.variant,
             "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes or "",
