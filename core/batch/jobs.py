@@ -74,6 +74,7 @@ from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.errors import ResourceInUse, ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
+from inferpipe.core.retry import retry
 from inferpipe.core.spec import ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Store
 
@@ -85,6 +86,7 @@ EXECUTION_PARAMETERS_TIMEOUT = 2.0
 STOP_TIMEOUT = 5  # at most this many seconds between SIGTERM and SIGKILL when a job's containers go
 SHUTDOWN_GRACE = 15.0
 LEFTOVER_SCANS = 5
+LEFTOVER_SCAN_DELAY = 0.2  # seconds between two scans
 MAX_CONCURRENT = 100
 
 
@@ -388,25 +390,33 @@ class TransformManager:
         """Remove every container labelled with this job (or, None, with any transform job not running
         now), found by a label scan. The scan is retried: it races other owners removing their
         containers (Docker lists a container, then it is gone before it is inspected)."""
-        for attempt in range(LEFTOVER_SCANS):
-            try:
-                handles = await asyncio.to_thread(self.runtime.managed)
-                mine = [
-                    h
-                    for h in handles
-                    if h.owner_kind == KIND and (h.owner == name if name else h.owner.lower() not in self.jobs)
-                ]
-                if mine:
-                    log.info("removing %d leftover instance(s) of transform job(s) %s", len(mine), name or "*")
-                await self.launcher.stop_handles(mine, 0)
-                return
-            except RuntimeProblem as exc:
-                log.warning("transform job %s: cannot list its containers: %s", name, exc)
-                return
-            except Exception as exc:  # noqa: BLE001 - docker.errors.NotFound and the like: scan again
-                log.info("transform job %s: container scan %d failed (%s), retrying", name, attempt + 1, exc)
-                await asyncio.sleep(0.2)
-        log.error("transform job %s: could not scan for leftover containers", name)
+
+        async def scan(_n: int) -> None:
+            handles = await asyncio.to_thread(self.runtime.managed)
+            mine = [
+                h
+                for h in handles
+                if h.owner_kind == KIND and (h.owner == name if name else h.owner.lower() not in self.jobs)
+            ]
+            if mine:
+                log.info("removing %d leftover instance(s) of transform job(s) %s", len(mine), name or "*")
+            await self.launcher.stop_handles(mine, 0)
+
+        try:
+            await retry(
+                scan,
+                attempts=LEFTOVER_SCANS,
+                # docker.errors.NotFound and the like: scan again; an engine that is down will stay so
+                retry_on=lambda exc: not isinstance(exc, RuntimeProblem),
+                delay=LEFTOVER_SCAN_DELAY,
+                on_retry=lambda n, exc: log.info(
+                    "transform job %s: container scan %d failed (%s), retrying", name, n + 1, exc
+                ),
+            )
+        except RuntimeProblem as exc:
+            log.warning("transform job %s: cannot list its containers: %s", name, exc)
+        except Exception as exc:  # noqa: BLE001 - the caller's clean-up goes on without it
+            log.error("transform job %s: could not scan for leftover containers (%s)", name, exc)
 
     async def _settings(self, job: Job, instance: Instance, session: aiohttp.ClientSession) -> BatchSettings:
         """The call's values, then the first container's /execution-parameters, then the defaults."""

@@ -21,6 +21,7 @@ from inferpipe.core.containers.runtime import InstanceHandle, Runtime, RuntimePr
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget, variant_counts
+from inferpipe.core.retry import retry
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Record, Store
@@ -414,17 +415,25 @@ class EndpointManager:
             fleet.instances.remove(instance)
         await self.launcher.stop_instances([instance], 0)
         index = max([i.handle.index for i in fleet.instances] + [instance.handle.index]) + 1
-        for attempt in range(3):
+
+        async def replace(n: int) -> None:
             if self.fleets.get(fleet.owner, {}).get(fleet.variant.name) is not fleet:
                 return  # the fleet was replaced or deleted meanwhile
-            try:
-                fresh = await self.launcher.start_instance(fleet, index + attempt)
-            except FleetStartError as exc:
-                log.warning("replacement of %s failed: %s", instance.instance_id, exc)
-                await asyncio.sleep(self.timing.heal_retry)
-                continue
-            fleet.instances.append(fresh)
-            return
+            fleet.instances.append(await self.launcher.start_instance(fleet, index + n))
+
+        def failed(exc: Exception) -> None:
+            log.warning("replacement of %s failed: %s", instance.instance_id, exc)
+
+        try:
+            await retry(
+                replace,
+                attempts=3,
+                retry_on=lambda exc: isinstance(exc, FleetStartError),
+                delay=self.timing.heal_retry,
+                on_retry=lambda _n, exc: failed(exc),
+            )
+        except FleetStartError as exc:
+            failed(exc)
 
     # adoption after a restart ----------------------------------------------------------------------
     async def adopt(self) -> None:
