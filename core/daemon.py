@@ -78,6 +78,7 @@ class Daemon:
             self.runtime,
             max_startup_timeout=int(cap) if cap else None,
             container_timeout=float(os.environ.get("INFERPIPE_CONTAINER_TIMEOUT", "60")),
+            shutdown=self._shutdown_op,
         )
         self.store = self.engine.store
         self.metrics = self.engine.metrics
@@ -86,7 +87,6 @@ class Daemon:
         self.endpoints = self.engine.endpoints
         self.service = self.engine.service
         self.transforms = self.engine.transforms
-        self.service.extensions["Shutdown"] = self._shutdown_op
         if identity is not None:
             self.service.status_extra["instanceId"] = identity.instance_id
         self.stopping = asyncio.Event()
@@ -96,7 +96,7 @@ class Daemon:
         return {"stopping": True}
 
     async def run(self) -> None:
-        app = build_app(self.service, self.router, self.metrics, self.policy)
+        app = build_app(self.service, self.engine.operations, self.router, self.metrics, self.policy)
         runner = GuardedAppRunner(app, self.settings, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from inferpipe.core.api.operations import Handler, Operations, operation_table
 from inferpipe.core.api.service import SageMakerService
 from inferpipe.core.batch.jobs import TransformManager
 from inferpipe.core.config import Settings
@@ -37,6 +38,7 @@ class Engine:
     deployments: Deployments
     service: SageMakerService
     transforms: TransformManager
+    operations: Operations
 
     async def start(self) -> None:
         """Re-adopt what a previous daemon left running, then serve and watch it."""
@@ -72,6 +74,7 @@ def build_engine(
     max_startup_timeout: int | None = None,
     container_timeout: float = DEFAULT_CONTAINER_TIMEOUT,
     timing: Timing | None = None,
+    shutdown: Handler | None = None,
 ) -> Engine:
     timing = timing or Timing()
     store = Store(settings.db_path)
@@ -101,5 +104,7 @@ def build_engine(
     endpoints.deployments = deployments
     service = SageMakerService(settings, store, endpoints, metrics)
     transforms = TransformManager(settings, store, runtime, launcher, host_paths)
-    service.operations.update(transforms.operations())
-    return Engine(settings, store, runtime, metrics, launcher, router, endpoints, deployments, service, transforms)
+    operations = Operations(operation_table(service, transforms, shutdown))
+    return Engine(
+        settings, store, runtime, metrics, launcher, router, endpoints, deployments, service, transforms, operations
+    )

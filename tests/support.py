@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials as BotocoreCredentials
 
 from inferpipe.core import credentials
+from inferpipe.core.containers import labels
 from inferpipe.core.credentials import Credentials
 
 REPO = Path(__file__).resolve().parent.parent
@@ -189,7 +190,7 @@ class DaemonHandle:
 
     def containers(self) -> list[str]:
         out = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=inferpipe.home={self.home_id}"],
+            ["docker", "ps", "-aq", "--filter", f"label={labels.HOME}={self.home_id}"],
             capture_output=True,
             text=True,
             check=False,
@@ -197,9 +198,9 @@ class DaemonHandle:
         return out.split()
 
     def containers_of(self, endpoint: str, hostname: str | None = None) -> list[str]:
-        filters = ["--filter", f"label=inferpipe.home={self.home_id}", "--filter", f"label=inferpipe.owner={endpoint}"]
+        filters = ["--filter", f"label={labels.HOME}={self.home_id}", "--filter", f"label={labels.OWNER}={endpoint}"]
         if hostname:
-            filters += ["--filter", f"label=inferpipe.container-hostname={hostname}"]
+            filters += ["--filter", f"label={labels.CONTAINER_HOSTNAME}={hostname}"]
         out = subprocess.run(["docker", "ps", "-aq", *filters], capture_output=True, text=True, check=False).stdout
         return out.split()
 

@@ -10,10 +10,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from inferpipe.core.api.guard import Policy, middleware
-from inferpipe.core.api.http_limits import body_guard
+from inferpipe.core.api.http_limits import RUNTIME_PREFIX, body_guard
 from inferpipe.core.api.invocation_validation import check_invocation
+from inferpipe.core.api.operations import Operations
 from inferpipe.core.api.request_body import decode_request
 from inferpipe.core.api.service import SageMakerService
 from inferpipe.core.daemon_log import one_line
@@ -47,7 +49,31 @@ def internal_failure(request_id: str) -> InternalFailure:
     return InternalFailure(f"An internal error occurred. See the daemon log (request id {request_id}).")
 
 
-def build_app(service: SageMakerService, router: Router, metrics: Metrics, policy: Policy) -> web.Application:
+def data_plane_catch_all() -> Middleware:
+    """The runtime API's last word on a bug anywhere below it (the signature check, the route, the
+    router, the containers' client): logged once with a request id, answered as restJson1
+    InternalFailure, never as aiohttp's plain-text 500 that the SDK cannot parse. The control plane
+    renders its own (JSON 1.1) in its handler."""
+
+    @web.middleware
+    async def catch_all(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(RUNTIME_PREFIX):
+            return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise  # aiohttp's own answers (no such route, ...) are not bugs
+        except Exception:  # noqa: BLE001 - a bug: logged once, the caller gets no internals
+            request_id = str(uuid.uuid4())
+            log.exception("request %s: InvokeEndpoint on %s failed", request_id, one_line(request.path, 120))
+            return _error_response(internal_failure(request_id), rest=True, request_id=request_id)
+
+    return catch_all
+
+
+def build_app(
+    service: SageMakerService, operations: Operations, router: Router, metrics: Metrics, policy: Policy
+) -> web.Application:
     def render(exc: SageMakerError, rest: bool) -> web.Response:
         return _error_response(exc, rest=rest, request_id=str(uuid.uuid4()))
 
@@ -55,14 +81,14 @@ def build_app(service: SageMakerService, router: Router, metrics: Metrics, polic
     # its size and read timeout apply.
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES + 1024 * 1024,
-        middlewares=[body_guard(service.settings, render), middleware(policy, _error_response)],
+        middlewares=[body_guard(service.settings, render), data_plane_catch_all(), middleware(policy, _error_response)],
     )
 
     async def control_plane(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
         target = request.headers.get("X-Amz-Target", "")
         try:
-            handler = service.operation(target)
+            handler = operations.handler(target)
             try:
                 raw = await request.read()
             except (aiohttp.ClientPayloadError, ConnectionError) as exc:
@@ -107,9 +133,6 @@ def build_app(service: SageMakerService, router: Router, metrics: Metrics, polic
                 rest=True,
                 request_id=request_id,
             )
-        except Exception:  # noqa: BLE001 - a bug: logged once, the caller gets no internals
-            log.exception("request %s: InvokeEndpoint on %s failed", request_id, one_line(request.path, 120))
-            return _error_response(internal_failure(request_id), rest=True, request_id=request_id)
         headers = {
             "x-Amzn-Invoked-Production-Variant": result.variant,
             "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes or "",

@@ -1,12 +1,11 @@
-"""The SageMaker API as operations on typed engine objects: one method per operation.
-Design notes: docs/wire-edge.md."""
+"""The SageMaker API as operations on typed engine objects: one method per operation, reached
+through the table in ``operations.py``. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from inferpipe.core import arns
@@ -14,14 +13,12 @@ from inferpipe.core.api import endpoint_config, listing, model
 from inferpipe.core.api.validation import Checker, check_list_request, check_name, prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
-from inferpipe.core.errors import UnknownOperationException, ValidationException
+from inferpipe.core.errors import ValidationException
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.serving.alarms import check_alarm_names
 from inferpipe.core.serving.endpoints import STATUSES, EndpointManager
 from inferpipe.core.serving.metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
 from inferpipe.core.store import AlreadyExists, Store
-
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 MAX_EVENTS = 10_000  # events one Inferpipe.Events call returns
 MAX_LOG_LINES = 10_000  # lines per container one Inferpipe.Logs call returns
@@ -36,30 +33,11 @@ class SageMakerService:
         self.metrics = metrics
         self.instances = InstanceBudget(settings, store)
         self.started = time.time()
-        # Operations other managers contribute (transform jobs...), by their API name.
-        self.operations: dict[str, Handler] = {}
-        self.extensions: dict[str, Handler] = {}
         # Facts the daemon adds to its status (its instance id, which `daemon stop` checks).
         self.status_extra: dict[str, Any] = {}
 
-    def operation(self, target: str) -> Handler:
-        prefix, _, op = target.partition(".")
-        if prefix == "SageMaker":
-            handler = self.operations.get(op) or getattr(self, f"op_{op}", None)
-        elif prefix == "Inferpipe":
-            handler = self.extensions.get(op) or getattr(self, f"x_{op}", None)
-        else:
-            handler = None
-        if handler is None:
-            raise UnknownOperationException(
-                f"Operation {target or '(none)'} is not supported by inferpipe. Supported: "
-                + ", ".join(sorted({n[3:] for n in dir(self) if n.startswith("op_")} | set(self.operations)))
-                + "."
-            )
-        return handler
-
     # models -------------------------------------------------------------------------------------
-    async def op_CreateModel(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def create_model(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
         model.validate_create_model(req, self.endpoints.launcher.cache.policy)
         name = req["ModelName"]
@@ -86,15 +64,15 @@ class SageMakerService:
             raise ValidationException(f'Could not find {label} "{arn(self.settings, kind, name)}".')
         return rec
 
-    async def op_DescribeModel(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def describe_model(self, req: dict[str, Any]) -> dict[str, Any]:
         return model.describe(self._must("model", req.get("ModelName"), "modelName", "model"))
 
-    async def op_DeleteModel(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def delete_model(self, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._must("model", req.get("ModelName"), "modelName", "model")
         self.store.delete("model", rec.name)
         return {}
 
-    async def op_ListModels(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def list_models(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         check_list_request(c, req, ["Name", "CreationTime"])
         c.raise_if_any()
@@ -102,7 +80,7 @@ class SageMakerService:
         return {"Models": items, **({"NextToken": token} if token else {})}
 
     # endpoint configs ---------------------------------------------------------------------------
-    async def op_CreateEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def create_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
         endpoint_config.validate_create_endpoint_config(req)
         name = req["EndpointConfigName"]
@@ -124,20 +102,20 @@ class SageMakerService:
             ) from None
         return {"EndpointConfigArn": config_arn}
 
-    async def op_DescribeEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def describe_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._must(
             "endpoint-config", req.get("EndpointConfigName"), "endpointConfigName", "endpoint configuration"
         )
         return endpoint_config.describe(rec)
 
-    async def op_DeleteEndpointConfig(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def delete_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._must(
             "endpoint-config", req.get("EndpointConfigName"), "endpointConfigName", "endpoint configuration"
         )
         self.store.delete("endpoint-config", rec.name)
         return {}
 
-    async def op_ListEndpointConfigs(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def list_endpoint_configs(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         check_list_request(c, req, ["Name", "CreationTime"])
         c.raise_if_any()
@@ -145,25 +123,25 @@ class SageMakerService:
         return {"EndpointConfigs": items, **({"NextToken": token} if token else {})}
 
     # endpoints ----------------------------------------------------------------------------------
-    async def op_CreateEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def create_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         return await self.endpoints.create(req)
 
-    async def op_UpdateEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def update_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         return await self.endpoints.deployments.update_endpoint(req)
 
-    async def op_UpdateEndpointWeightsAndCapacities(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def update_endpoint_weights_and_capacities(self, req: dict[str, Any]) -> dict[str, Any]:
         return await self.endpoints.deployments.update_weights(req)
 
-    async def op_DescribeEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def describe_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         self._check_endpoint_name(req)
         return self.endpoints.describe(req["EndpointName"])
 
-    async def op_DeleteEndpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def delete_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         self._check_endpoint_name(req)
         await self.endpoints.delete(req["EndpointName"])
         return {}
 
-    async def op_ListEndpoints(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def list_endpoints(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         check_list_request(c, req, ["Name", "CreationTime", "Status"], STATUSES)
         c.raise_if_any()
@@ -192,7 +170,7 @@ class SageMakerService:
                 return value
         raise ValidationException(f'Could not find resource "{value}".')
 
-    async def op_AddTags(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def add_tags(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "Tags", "tags"):
             c.tags(req["Tags"])
@@ -200,7 +178,7 @@ class SageMakerService:
         self.store.set_tags(resource, req["Tags"])
         return {"Tags": req["Tags"]}
 
-    async def op_ListTags(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def list_tags(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         c.integer(req.get("MaxResults"), "maxResults", minimum=50, maximum=100)
         c.string(req.get("NextToken"), "nextToken", max_len=8192)
@@ -213,7 +191,7 @@ class SageMakerService:
             out["NextToken"] = listing.encode_token(offset + limit)
         return out
 
-    async def op_DeleteTags(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def delete_tags(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "TagKeys", "tagKeys") and c.sequence(req["TagKeys"], "tagKeys", min_len=1, max_len=50):
             for i, key in enumerate(req["TagKeys"], 1):
@@ -223,11 +201,11 @@ class SageMakerService:
         return {}
 
     # inferpipe extensions -----------------------------------------------------------------------
-    async def x_PutMetricAlarm(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def put_metric_alarm(self, req: dict[str, Any]) -> dict[str, Any]:
         self.endpoints.deployments.alarms.put(req)
         return {}
 
-    async def x_DescribeAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def describe_alarms(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         check_alarm_names(c, req.get("AlarmNames"))
         c.raise_if_any()
@@ -237,7 +215,7 @@ class SageMakerService:
             alarms.evaluate(a["AlarmName"])
         return {"MetricAlarms": alarms.describe(names)}
 
-    async def x_DeleteAlarms(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def delete_alarms(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "AlarmNames", "alarmNames"):
             check_alarm_names(c, req["AlarmNames"])
@@ -245,7 +223,7 @@ class SageMakerService:
         self.endpoints.deployments.alarms.delete(list(req["AlarmNames"]))
         return {}
 
-    async def x_Status(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def status(self, req: dict[str, Any]) -> dict[str, Any]:
         from inferpipe.core.version import VERSION
 
         return {
@@ -260,7 +238,7 @@ class SageMakerService:
             **self.status_extra,
         }
 
-    async def x_Events(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def events(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         c.string(req.get("Kind"), "kind", enum=list(arns.KIND_TO_RESOURCE))
         c.string(req.get("Name"), "name", max_len=63)
@@ -268,7 +246,7 @@ class SageMakerService:
         c.raise_if_any()
         return {"Events": self.store.events(req.get("Kind"), req.get("Name"), int(req.get("Limit") or 200))}
 
-    async def x_EndpointMetrics(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def endpoint_metrics(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "EndpointName", "endpointName"):
             check_name(c, req["EndpointName"], "endpointName")
@@ -278,7 +256,7 @@ class SageMakerService:
         self.endpoints.get(name)
         return {"EndpointName": name, "Metrics": self.metrics.endpoint_summary(name, float(req.get("Seconds") or 300))}
 
-    async def x_Logs(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def logs(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "EndpointName", "endpointName"):
             check_name(c, req["EndpointName"], "endpointName")

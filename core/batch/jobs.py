@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,21 +52,22 @@ from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartErro
 from inferpipe.core.containers.hostpaths import HostPathPolicy
 from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.errors import ResourceInUse, ValidationException
+from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
+from inferpipe.core.retry import retry
 from inferpipe.core.spec import ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Store
 
 log = logging.getLogger("inferpipe.transform")
 
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 VARIANT = "transform"
 PROGRESS_INTERVAL = 2.0
 EXECUTION_PARAMETERS_TIMEOUT = 2.0
 STOP_TIMEOUT = 5  # at most this many seconds between SIGTERM and SIGKILL when a job's containers go
 SHUTDOWN_GRACE = 15.0
 LEFTOVER_SCANS = 5
+LEFTOVER_SCAN_DELAY = 0.2  # seconds between two scans
 MAX_CONCURRENT = 100
-MAX_REASON = 1024
 
 
 @dataclass
@@ -133,14 +133,6 @@ class TransformManager:
         self.instances = InstanceBudget(settings, store)
         self.host_paths = host_paths or HostPathPolicy.from_settings(settings)
         self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
-
-    def operations(self) -> dict[str, Handler]:
-        return {
-            "CreateTransformJob": self.create,
-            "DescribeTransformJob": self.describe,
-            "ListTransformJobs": self.list,
-            "StopTransformJob": self.stop,
-        }
 
     # control plane --------------------------------------------------------------------------------
     async def create(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -237,10 +229,11 @@ class TransformManager:
             )
             reason = None
             if status == TransformJobStatus.FAILED:
-                reason = (
-                    "InternalServerError: The inferpipe daemon stopped while this job was running (it was not"
+                reason = failure_reason(
+                    "The inferpipe daemon stopped while this job was running (it was not"
                     " shut down gracefully); jobs are not resumed. Its containers and partial outputs were removed;"
-                    " outputs of files that had completed were kept. Create a new job to run it again."
+                    " outputs of files that had completed were kept. Create a new job to run it again.",
+                    prefix="InternalServerError",
                 )
             await asyncio.to_thread(self._remove_partials, rec.spec)
             state = TransformJobState.from_json(rec.state)
@@ -325,10 +318,10 @@ class TransformManager:
         except InputError as exc:
             status, reason = TransformJobStatus.FAILED, str(exc)
         except RuntimeProblem as exc:
-            status, reason = TransformJobStatus.FAILED, f"InternalServerError: {exc}"
+            status, reason = TransformJobStatus.FAILED, failure_reason(str(exc), prefix="InternalServerError")
         except Exception as exc:  # noqa: BLE001 - a job must always end with a status
             log.exception("transform job %s failed", spec.name)
-            status, reason = TransformJobStatus.FAILED, f"InternalServerError: {exc!r}"
+            status, reason = TransformJobStatus.FAILED, failure_reason(repr(exc), prefix="InternalServerError")
         finally:
             reporter.cancel()
             job.fleet = None
@@ -338,8 +331,7 @@ class TransformManager:
                 log.exception("transform job %s: cleanup failed", spec.name)
             job.progress.finished = job.progress.finished or time.time()
             job.state.end_time = round(time.time(), 3)
-            if reason and len(reason) > MAX_REASON:
-                reason = reason[: MAX_REASON - 3] + "..."
+            reason = failure_reason(reason) if reason else None
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
             log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
@@ -384,25 +376,33 @@ class TransformManager:
         """Remove every container labelled with this job (or, None, with any transform job not running
         now), found by a label scan. The scan is retried: it races other owners removing their
         containers (Docker lists a container, then it is gone before it is inspected)."""
-        for attempt in range(LEFTOVER_SCANS):
-            try:
-                handles = await asyncio.to_thread(self.runtime.managed)
-                mine = [
-                    h
-                    for h in handles
-                    if h.owner_kind == KIND and (h.owner == name if name else h.owner.lower() not in self.jobs)
-                ]
-                if mine:
-                    log.info("removing %d leftover instance(s) of transform job(s) %s", len(mine), name or "*")
-                await self.launcher.stop_handles(mine, 0)
-                return
-            except RuntimeProblem as exc:
-                log.warning("transform job %s: cannot list its containers: %s", name, exc)
-                return
-            except Exception as exc:  # noqa: BLE001 - docker.errors.NotFound and the like: scan again
-                log.info("transform job %s: container scan %d failed (%s), retrying", name, attempt + 1, exc)
-                await asyncio.sleep(0.2)
-        log.error("transform job %s: could not scan for leftover containers", name)
+
+        async def scan(_n: int) -> None:
+            handles = await asyncio.to_thread(self.runtime.managed)
+            mine = [
+                h
+                for h in handles
+                if h.owner_kind == KIND and (h.owner == name if name else h.owner.lower() not in self.jobs)
+            ]
+            if mine:
+                log.info("removing %d leftover instance(s) of transform job(s) %s", len(mine), name or "*")
+            await self.launcher.stop_handles(mine, 0)
+
+        try:
+            await retry(
+                scan,
+                attempts=LEFTOVER_SCANS,
+                # docker.errors.NotFound and the like: scan again; an engine that is down will stay so
+                retry_on=lambda exc: not isinstance(exc, RuntimeProblem),
+                delay=LEFTOVER_SCAN_DELAY,
+                on_retry=lambda n, exc: log.info(
+                    "transform job %s: container scan %d failed (%s), retrying", name, n + 1, exc
+                ),
+            )
+        except RuntimeProblem as exc:
+            log.warning("transform job %s: cannot list its containers: %s", name, exc)
+        except Exception as exc:  # noqa: BLE001 - the caller's clean-up goes on without it
+            log.error("transform job %s: could not scan for leftover containers (%s)", name, exc)
 
     async def _settings(self, job: Job, instance: Instance, session: aiohttp.ClientSession) -> BatchSettings:
         """The call's values, then the first container's /execution-parameters, then the defaults."""
@@ -490,7 +490,7 @@ class TransformManager:
 
 class JobFailed(Exception):
     def __init__(self, kind: str, text: str) -> None:
-        super().__init__(f"{kind}: {text}")
+        super().__init__(failure_reason(text, prefix=kind))
 
 
 def _fleet_text(exc: FleetStartError) -> str:

@@ -31,6 +31,7 @@ from inferpipe.core.batch.records import (
 from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUnreachable, run_chain
 from inferpipe.core.containers.hostpaths import create_file
 from inferpipe.core.containers.runtime import ContainerHandle
+from inferpipe.core.retry import retry
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 READ_GROUP_ITEMS = 256  # mini-batches fetched per worker-thread hop
@@ -274,14 +275,13 @@ async def call_chain(
 async def call_with_retries(
     session: aiohttp.ClientSession, containers: Sequence[ContainerHandle], body: bytes, s: BatchSettings
 ) -> tuple[bytes, str | None]:
-    for attempt in range(s.retries + 1):
-        try:
-            return await call_chain(session, containers, body, s)
-        except ContainerCallError as exc:
-            if attempt >= s.retries or not retryable(exc):
-                raise
-            await asyncio.sleep(RETRY_BACKOFF * 2**attempt)
-    raise AssertionError("unreachable")
+    return await retry(
+        lambda _n: call_chain(session, containers, body, s),
+        attempts=s.retries + 1,
+        retry_on=lambda exc: isinstance(exc, ContainerCallError) and retryable(exc),
+        delay=RETRY_BACKOFF,
+        backoff=2,
+    )
 
 
 def output_pieces(work: Work, body: bytes, content_type: str | None, s: BatchSettings) -> list[bytes]:

@@ -17,10 +17,10 @@ import docker.errors
 import yarl
 from docker.models.containers import Container
 
+from inferpipe.core.containers import labels
 from inferpipe.core.containers.instance_types import POD_MEMORY, POD_PIDS, ContainerLimits
 from inferpipe.core.spec import ModelSpec
 
-LABEL = "inferpipe"
 BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 FIRST_PORT = 8080
 SAFE_RANGE_BASE = 9000
@@ -148,10 +148,10 @@ class DockerRuntime:
             raise RuntimeProblem(missing_image(image)) from exc
         except docker.errors.APIError as exc:
             raise RuntimeProblem(f"Cannot inspect image {image}: {exc.explanation or exc}") from exc
-        labels = img.labels or {}
+        image_labels = img.labels or {}
         digests = img.attrs.get("RepoDigests") or []
         resolved = digests[0] if digests else f"{image.split(':')[0]}@{img.id}"
-        return ImageInfo(image, resolved, labels.get(BIND_TO_PORT_LABEL, "").lower() == "true", img.id)
+        return ImageInfo(image, resolved, image_labels.get(BIND_TO_PORT_LABEL, "").lower() == "true", img.id)
 
     def _require_image(self, ref: str, image: str) -> None:
         """Every container start checks its image is here first: creating a container never pulls, but
@@ -176,14 +176,14 @@ class DockerRuntime:
     # instances --------------------------------------------------------------------------------
     def _labels(self, handle: InstanceHandle, role: str) -> dict[str, str]:
         return {
-            LABEL: "1",
-            f"{LABEL}.home": self.home_id,
-            f"{LABEL}.owner-kind": handle.owner_kind,
-            f"{LABEL}.owner": handle.owner,
-            f"{LABEL}.variant": handle.variant,
-            f"{LABEL}.generation": str(handle.generation),
-            f"{LABEL}.instance": str(handle.index),
-            f"{LABEL}.role": role,
+            labels.MANAGED: "1",
+            labels.HOME: self.home_id,
+            labels.OWNER_KIND: handle.owner_kind,
+            labels.OWNER: handle.owner,
+            labels.VARIANT: handle.variant,
+            labels.GENERATION: str(handle.generation),
+            labels.INSTANCE: str(handle.index),
+            labels.ROLE: role,
         }
 
     def start_instance(
@@ -218,7 +218,7 @@ class DockerRuntime:
                 command=[],
                 name=f"{base}-pod",
                 hostname=_slug(f"{variant}-i{index}")[:63],
-                labels=self._labels(handle, "pod"),
+                labels=self._labels(handle, labels.ROLE_POD),
                 ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
                 extra_hosts=hosts,
                 stop_signal="SIGTERM",
@@ -240,12 +240,12 @@ class DockerRuntime:
                     ),
                     "SAGEMAKER_CONTAINER_HOSTNAME": cont.hostname,
                 }
-                labels = self._labels(handle, "container") | {
-                    f"{LABEL}.container-hostname": cont.hostname,
-                    f"{LABEL}.container-index": str(i),
-                    f"{LABEL}.port": str(port),
-                    f"{LABEL}.pod": pod.id,
-                    f"{LABEL}.model-data": data_dir.name if data_dir else "",
+                container_labels = self._labels(handle, labels.ROLE_CONTAINER) | {
+                    labels.CONTAINER_HOSTNAME: cont.hostname,
+                    labels.CONTAINER_INDEX: str(i),
+                    labels.PORT: str(port),
+                    labels.POD: pod.id,
+                    labels.MODEL_DATA: data_dir.name if data_dir else "",
                 }
                 volumes = {str(data_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if data_dir else {}
                 memory = {"mem_limit": limits.memory, "memswap_limit": limits.memory} if limits.memory else {}
@@ -253,7 +253,7 @@ class DockerRuntime:
                     refs[i - 1],
                     command=["serve"],
                     name=f"{base}-{_slug(cont.hostname)}",
-                    labels=labels,
+                    labels=container_labels,
                     environment=env,
                     volumes=volumes,
                     network_mode=f"container:{pod.id}",
@@ -332,11 +332,11 @@ class DockerRuntime:
             c["Id"]
             for c in self._list(
                 {
-                    f"{LABEL}.owner": handle.owner,
-                    f"{LABEL}.variant": handle.variant,
-                    f"{LABEL}.generation": str(handle.generation),
-                    f"{LABEL}.instance": str(handle.index),
-                    f"{LABEL}.role": "container",
+                    labels.OWNER: handle.owner,
+                    labels.VARIANT: handle.variant,
+                    labels.GENERATION: str(handle.generation),
+                    labels.INSTANCE: str(handle.index),
+                    labels.ROLE: labels.ROLE_CONTAINER,
                 }
             )
         ]
@@ -374,10 +374,10 @@ class DockerRuntime:
             if exc.status_code != 409:  # removal already in progress
                 raise
 
-    def _list(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+    def _list(self, wanted: dict[str, str]) -> list[dict[str, Any]]:
         """This home's containers as the list API returns them. One call and no per-container
         inspect, so a container removed meanwhile cannot make the listing fail."""
-        filters = [f"{k}={v}" for k, v in {f"{LABEL}.home": self.home_id, **labels}.items()]
+        filters = [f"{k}={v}" for k, v in {labels.HOME: self.home_id, **wanted}.items()]
         return self.client.api.containers(all=True, filters={"label": filters})
 
     def managed(self) -> list[InstanceHandle]:
@@ -389,16 +389,16 @@ class DockerRuntime:
         def handle_of(c: dict[str, Any]) -> InstanceHandle:
             lab = c["Labels"]
             return InstanceHandle(
-                lab[f"{LABEL}.owner-kind"],
-                lab[f"{LABEL}.owner"],
-                lab[f"{LABEL}.variant"],
-                int(lab[f"{LABEL}.generation"]),
-                int(lab[f"{LABEL}.instance"]),
-                pod_id=c["Id"] if lab.get(f"{LABEL}.role") == "pod" else "",
+                lab[labels.OWNER_KIND],
+                lab[labels.OWNER],
+                lab[labels.VARIANT],
+                int(lab[labels.GENERATION]),
+                int(lab[labels.INSTANCE]),
+                pod_id=c["Id"] if lab.get(labels.ROLE) == labels.ROLE_POD else "",
             )
 
         for c in self._list({}):
-            if c["Labels"].get(f"{LABEL}.role") == "pod":
+            if c["Labels"].get(labels.ROLE) == labels.ROLE_POD:
                 pods[c["Id"]] = handle_of(c)
                 pod_ports[c["Id"]] = {
                     int(p["PrivatePort"]): int(p["PublicPort"]) for p in c.get("Ports") or [] if p.get("PublicPort")
@@ -407,20 +407,20 @@ class DockerRuntime:
                 members.append(c)
         for c in members:
             lab = c["Labels"]
-            pod_id = lab.get(f"{LABEL}.pod", "")
+            pod_id = lab.get(labels.POD, "")
             pod = pods.get(pod_id)
             if pod is None:  # its holder is gone: report it alone so callers remove it
                 pod = pods[c["Id"]] = handle_of(c)
-            port = int(lab.get(f"{LABEL}.port", 0))
+            port = int(lab.get(labels.PORT, 0))
             pod.containers.append(
                 ContainerHandle(
-                    int(lab[f"{LABEL}.container-index"]),
-                    lab[f"{LABEL}.container-hostname"],
+                    int(lab[labels.CONTAINER_INDEX]),
+                    lab[labels.CONTAINER_HOSTNAME],
                     c["Id"],
                     (c.get("Names") or ["/?"])[0].lstrip("/"),
                     port,
                     pod_ports.get(pod_id, {}).get(port, 0),
-                    lab.get(f"{LABEL}.model-data", ""),
+                    lab.get(labels.MODEL_DATA, ""),
                 )
             )
         for handle in pods.values():

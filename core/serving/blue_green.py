@@ -12,6 +12,7 @@ from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.api.validation import Checker, check_name
 from inferpipe.core.containers.fleet import Fleet, FleetStartError
 from inferpipe.core.errors import ValidationException
+from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.endpoints import KIND, EndpointManager, variant_specs
 from inferpipe.core.serving.router import EndpointRoute, VariantRoute
@@ -335,7 +336,7 @@ class Deployments:
             KIND,
             name,
             status=EndpointStatus.IN_SERVICE,
-            failure_reason=reason[:1024],
+            failure_reason=failure_reason(reason),
             state=state.to_json(),
             event="UpdateRolledBack",
             detail={"reason": reason},
@@ -378,7 +379,7 @@ class Deployments:
                 KIND,
                 rec.name,
                 status=EndpointStatus.IN_SERVICE,
-                failure_reason=reason,
+                failure_reason=failure_reason(reason),
                 state=state.to_json(),
                 event="UpdateRolledBack",
                 detail={"reason": reason, "afterRestart": True},
@@ -480,7 +481,7 @@ class Deployments:
                     KIND,
                     name,
                     status=EndpointStatus.IN_SERVICE,
-                    failure_reason=f"Scaling failed: {exc}"[:1024],
+                    failure_reason=failure_reason(str(exc), prefix="Scaling failed"),
                     state=state.to_json(),
                     event="WeightsAndCapacitiesFailed",
                 )

@@ -15,7 +15,9 @@ from inferpipe.core.config import Settings
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
 from inferpipe.core.containers.runtime import InstanceHandle, Runtime, RuntimeProblem
 from inferpipe.core.errors import ValidationException
+from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget, variant_counts
+from inferpipe.core.retry import retry
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
 from inferpipe.core.serving.state import DeployedImage, EndpointState, EndpointStatus, VariantState
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
@@ -189,7 +191,7 @@ class EndpointManager:
                 )
                 log.warning("endpoint %s failed: %s", name, reason)
                 self.status[name] = EndpointStatus.FAILED
-                self.store.update(KIND, name, status=EndpointStatus.FAILED, failure_reason=reason[:1024])
+                self.store.update(KIND, name, status=EndpointStatus.FAILED, failure_reason=failure_reason(reason))
                 return
             self.fleets[name] = {f.variant.name: f for f in fleets}
             self.install_route(name, specs)
@@ -396,17 +398,25 @@ class EndpointManager:
             fleet.instances.remove(instance)
         await self.launcher.stop_instances([instance], 0)
         index = max([i.handle.index for i in fleet.instances] + [instance.handle.index]) + 1
-        for attempt in range(3):
+
+        async def replace(n: int) -> None:
             if self.fleets.get(fleet.owner, {}).get(fleet.variant.name) is not fleet:
                 return  # the fleet was replaced or deleted meanwhile
-            try:
-                fresh = await self.launcher.start_instance(fleet, index + attempt)
-            except FleetStartError as exc:
-                log.warning("replacement of %s failed: %s", instance.instance_id, exc)
-                await asyncio.sleep(self.timing.heal_retry)
-                continue
-            fleet.instances.append(fresh)
-            return
+            fleet.instances.append(await self.launcher.start_instance(fleet, index + n))
+
+        def failed(exc: Exception) -> None:
+            log.warning("replacement of %s failed: %s", instance.instance_id, exc)
+
+        try:
+            await retry(
+                replace,
+                attempts=3,
+                retry_on=lambda exc: isinstance(exc, FleetStartError),
+                delay=self.timing.heal_retry,
+                on_retry=lambda _n, exc: failed(exc),
+            )
+        except FleetStartError as exc:
+            failed(exc)
 
     # adoption after a restart ----------------------------------------------------------------------
     async def adopt(self) -> None:

@@ -16,6 +16,7 @@ from inferpipe.core.config import Settings
 from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUnreachable, new_session, run_chain
 from inferpipe.core.containers.fleet import Fleet, Instance
 from inferpipe.core.errors import ModelError, ServiceUnavailable, ValidationError
+from inferpipe.core.retry import retry
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.state import EndpointStatus
 
@@ -180,7 +181,7 @@ class Router:
         variant = route.pick_variant(inv.target_variant, self.settings)
         # An instance that refuses the connection before container 1 saw the request is taken out
         # of rotation and the request goes to another one: nothing was processed, so it is safe.
-        for _attempt in range(4):
+        async def on_some_instance(_n: int) -> InvocationResult:
             fleet = variant.pick_fleet()
             instance = fleet.pick() if fleet else None
             if fleet is None or instance is None:
@@ -193,7 +194,16 @@ class Router:
             except FirstContainerUnreachable:
                 instance.healthy = False
                 self.on_instance_trouble(fleet, instance)
-        raise ServiceUnavailable(f"No instance of endpoint {inv.endpoint} accepted the request. Try your call again.")
+                raise
+
+        try:
+            return await retry(
+                on_some_instance, attempts=4, retry_on=lambda exc: isinstance(exc, FirstContainerUnreachable)
+            )
+        except FirstContainerUnreachable:
+            raise ServiceUnavailable(
+                f"No instance of endpoint {inv.endpoint} accepted the request. Try your call again."
+            ) from None
 
     async def _run_chain(
         self, inv: Invocation, route: EndpointRoute, variant: str, fleet: Fleet, instance: Instance

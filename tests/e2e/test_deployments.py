@@ -14,6 +14,8 @@ import yaml
 from helpers import echo_containers, teardown, unique
 from support import DaemonHandle, wait_endpoint
 
+from inferpipe.core.containers import labels
+
 
 class Load:
     """Several concurrent clients invoking the endpoint until stopped; records every outcome."""
@@ -91,11 +93,11 @@ def generations(d: DaemonHandle, name: str) -> set[str]:
             "ps",
             "-a",
             "--filter",
-            f"label=inferpipe.home={d.home_id}",
+            f"label={labels.HOME}={d.home_id}",
             "--filter",
-            f"label=inferpipe.owner={name}",
+            f"label={labels.OWNER}={name}",
             "--format",
-            '{{.Label "inferpipe.generation"}}',
+            f'{{{{.Label "{labels.GENERATION}"}}}}',
         ],
         capture_output=True,
         text=True,

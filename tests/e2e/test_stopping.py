@@ -15,6 +15,8 @@ import pytest
 from helpers import deploy, echo_containers, unique
 from support import DaemonHandle, cleanup, make_daemon, wait_gone
 
+from inferpipe.core.containers import labels
+
 GRACE = "3"  # short, so the containers that ignore SIGTERM are killed soon
 
 
@@ -74,7 +76,7 @@ def test_delete_signals_every_container_at_once_and_kills_after_one_grace(
 
     def role(e: dict[str, Any]) -> str:
         attrs = e["Actor"]["Attributes"]
-        return "pod" if attrs.get("inferpipe.role") == "pod" else attrs["inferpipe.container-hostname"]
+        return "pod" if attrs.get(labels.ROLE) == labels.ROLE_POD else attrs[labels.CONTAINER_HOSTNAME]
 
     kills = [(role(e), e["Actor"]["ID"], e["Actor"]["Attributes"]["signal"]) for e in events if e["Action"] == "kill"]
     chain = [k for k in kills if k[0] != "pod"]

@@ -75,7 +75,7 @@ class EngineHost:
     def op(self, operation: str, **request: Any) -> dict[str, Any]:
         """A control-plane operation, exactly as the HTTP edge calls it (SageMaker.X or Inferpipe.X)."""
         target = operation if "." in operation else f"SageMaker.{operation}"
-        return self.run(self.engine.service.operation(target)(request))
+        return self.run(self.engine.operations.handler(target)(request))
 
     def invoke(self, endpoint: str, body: bytes = b"req") -> str:
         result = self.run(self.engine.router.invoke(Invocation(endpoint, body, "text/plain")))
