@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.loaders import Loader
-from botocore.model import Shape, ServiceModel, StructureShape
+from botocore.model import ServiceModel, Shape, StructureShape
 
 from inferpipe.core.api.validation import INT_MAX, INT_MIN, SPECIAL_FLOATS, TAG_PATTERN, Checker, camel, tag_text_ok
 
@@ -251,9 +251,9 @@ class _Compiler:
         if kind == "boolean":
             return lambda v: [] if isinstance(v, bool) else ["Member must be a boolean"]
         if kind == "timestamp":
-            return lambda v: [] if isinstance(v, (int, float, str)) and not isinstance(v, bool) else [
-                "Member must be a timestamp"
-            ]
+            return lambda v: (
+                [] if isinstance(v, (int, float, str)) and not isinstance(v, bool) else ["Member must be a timestamp"]
+            )
         if kind == "blob":
             return lambda v: [] if isinstance(v, (str, bytes)) else ["Member must be a blob"]
         raise TypeError(f"shape {shape.name} has a type the validator does not know: {kind}")
@@ -279,10 +279,9 @@ def _string(meta: Mapping[str, Any], local_path: bool) -> Problems:
     pattern_text = ""
     if pattern is not None:
         pattern_text = f"Member must satisfy regular expression pattern: {SERVICE_SPELLING.get(pattern, pattern)}"
-        if pattern == TAG_PATTERN:
-            matches = tag_text_ok  # Java's \p{...} classes, which Python's re lacks
-        else:
-            matches = re.compile(pattern).fullmatch  # the service applies a pattern to the whole value
+        # The service applies a pattern to the whole value; the tag pattern uses Java's \p{...}
+        # classes, which Python's re lacks.
+        matches = tag_text_ok if pattern == TAG_PATTERN else re.compile(pattern).fullmatch
 
     def problems(value: Any) -> list[str]:
         if not isinstance(value, str):
