@@ -9,6 +9,7 @@ import pytest
 
 from inferpipe.core.api.endpoint_config import validate_create_endpoint_config
 from inferpipe.core.api.model import validate_create_model
+from inferpipe.core.api.shapes import enum_of
 from inferpipe.core.api.validation import (
     NAME_PATTERN,
     Checker,
@@ -406,8 +407,10 @@ def test_valid_endpoint_configs_pass() -> None:
         ),
         (
             config(v(InstanceType="m5.large")),
+            # the service model's enum, not a pattern: ml.foo.bar is not an instance type
             "1 validation error detected: Value 'm5.large' at 'productionVariants.1.member.instanceType' failed to"
-            " satisfy constraint: Member must satisfy regular expression pattern: ml\\.[a-z0-9]+\\.[a-z0-9]+",
+            " satisfy constraint: Member must satisfy enum value set:"
+            f" [{', '.join(enum_of('ProductionVariantInstanceType'))}]",
         ),
         (
             config(
@@ -419,7 +422,7 @@ def test_valid_endpoint_configs_pass() -> None:
                 },
             ),
             "2 validation errors detected: Value '/local/dir' at 'dataCaptureConfig.destinationS3Uri' failed to"
-            " satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*); Value"
+            " satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*); Value"
             " 'Both' at 'dataCaptureConfig.captureOptions.1.member.captureMode' failed to satisfy constraint: Member"
             " must satisfy enum value set: [Input, Output, InputAndOutput]",
         ),
