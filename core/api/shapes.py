@@ -51,6 +51,7 @@ SERVICE_SPELLING = {
     r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+": (
         r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
     ),
+    r"[a-zA-Z0-9-]+": r"[a-zA-Z0-9\-]+",
     r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+": r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:.+",
 }
 
