@@ -62,7 +62,6 @@ DEFAULT_LOG_BACKUPS = 3
 def _csv(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
-
 # Model data is copied or extracted into the cache: these bound one model's copy. 20 GiB holds the
 # weights of a 7-billion-parameter model in 16-bit floats with room to spare while leaving a small
 # disk usable; real models have at most a few thousand files, and 100,000 extract in about 30 s.
@@ -102,7 +101,6 @@ class Settings:
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"INFERPIPE_PORT={self.port} is out of range: expected an integer from 1 to 65535.")
-
     # host paths, model data and containers (hostpaths.py, archive.py, instance_types.py)
     allowed_roots: tuple[Path, ...] | None = None  # None: anywhere outside the system trees
     max_model_data_bytes: int = DEFAULT_MAX_MODEL_DATA_BYTES
