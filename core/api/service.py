@@ -15,8 +15,8 @@ from typing import Any
 
 from inferpipe.core import arns
 from inferpipe.core.api import endpoint_config, listing, model
-from inferpipe.core.api.shapes import SUPPORTED_OPERATIONS, validate_request
-from inferpipe.core.api.validation import Checker, check_name, prune_nulls
+from inferpipe.core.api.shapes import SUPPORTED_OPERATIONS, check_member, validate_request
+from inferpipe.core.api.validation import Checker, prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.errors import UnknownOperationException, ValidationException
@@ -238,7 +238,7 @@ class SageMakerService:
     async def x_EndpointMetrics(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
+            check_member("EndpointName", req["EndpointName"], "endpointName", c)
         c.number(req.get("Seconds"), "seconds", minimum=1, maximum=METRICS_SECONDS)
         c.raise_if_any()
         name = req["EndpointName"]
@@ -248,8 +248,8 @@ class SageMakerService:
     async def x_Logs(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        check_name(c, req.get("ContainerHostname"), "containerHostname")
+            check_member("EndpointName", req["EndpointName"], "endpointName", c)
+        check_member("ContainerHostname", req.get("ContainerHostname"), "containerHostname", c)
         c.integer(req.get("Tail"), "tail", minimum=1, maximum=MAX_LOG_LINES)
         c.raise_if_any()
         name = req["EndpointName"]

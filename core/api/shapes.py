@@ -192,10 +192,13 @@ class _Compiler:
             if not isinstance(value, list):
                 c.fail(value, path, "Member must be a list")
                 return
-            if high is not None and len(value) > high:
+            too_many = high is not None and len(value) > high
+            if too_many:
                 c.fail(value, path, f"Member must have length less than or equal to {high}")
             if low is not None and len(value) < low:
                 c.fail(value, path, f"Member must have length greater than or equal to {low}")
+            if too_many:
+                return  # one violation for an overlong list, not one more per member
             for i, item in enumerate(value, 1):
                 if item is not None:  # a null list member is refused while the body is decoded
                     member_check(c, item, f"{path}.{i}.member")
