@@ -32,7 +32,7 @@ MAX_EVENTS = 10_000  # events one Inferpipe.Events call returns
 MAX_LOG_LINES = 10_000  # lines per container one Inferpipe.Logs call returns
 METRICS_SECONDS = BUCKET_SECONDS * KEEP_BUCKETS  # the metrics kept in memory
 # Their resource validators check the members themselves, together with the service rules, so a
-# direct call (the tests, the CLI's dry runs) is checked the same way.
+# validator called on its own (the unit tests do) checks as much as the operation.
 VALIDATED_BY_RESOURCE = frozenset({"CreateModel", "CreateEndpointConfig", "CreateTransformJob"})
 
 
