@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from inferpipe.core.api.validation import (
-    ENV_KEY_PATTERN,
-    IMAGE_PATTERN,
-    MODEL_NAME_PATTERN,
-    NAME_PATTERN,
-    ROLE_ARN_PATTERN,
-    Checker,
-)
+from inferpipe.core.api.shapes import check_request
+from inferpipe.core.api.validation import Checker
 from inferpipe.core.containers.hostpaths import HostPathPolicy
 from inferpipe.core.containers.modeldata import model_data_problem
 from inferpipe.core.store import Record
 
-MAX_CONTAINERS = 15
-MAX_ENV_ENTRIES = 100
+MAX_MODEL_DATA_URL = 1024  # the Url shape's length, reported by the model's check
 MAX_ENV_BYTES = 32 * 1024
 MODEL_DATA_SCHEMES = ("s3://", "https://", "file://", "/")
 # Docker can give a container no network at all, but then the daemon cannot reach its port; an
@@ -30,33 +22,15 @@ NETWORK_ISOLATION_UNSUPPORTED = (
 )
 
 
-def check_model_name(c: Checker, value: Any, path: str = "modelName") -> None:
-    c.string(value, path, max_len=63, pattern=MODEL_NAME_PATTERN)
-
-
 def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None = None) -> None:
     """``host_paths``: when given, local ModelDataUrls that exist are checked against it (allowed
     roots, no sockets, FIFOs or devices); the daemon passes its policy."""
     c = Checker()
-    if c.required(req, "ModelName", "modelName"):
-        check_model_name(c, req["ModelName"])
+    check_request("CreateModel", req, c)
     primary = req.get("PrimaryContainer")
     containers = req.get("Containers")
-    c.structure(primary, "primaryContainer")
-    c.sequence(containers, "containers", max_len=MAX_CONTAINERS)
-    mode = None
     iec = req.get("InferenceExecutionConfig")
-    if (
-        c.structure(iec, "inferenceExecutionConfig")
-        and iec is not None
-        and c.required(iec, "Mode", "inferenceExecutionConfig.mode")
-    ):
-        c.string(iec["Mode"], "inferenceExecutionConfig.mode", enum=["Serial", "Direct"])
-        mode = iec["Mode"]
-    c.string(req.get("ExecutionRoleArn"), "executionRoleArn", min_len=20, max_len=2048, pattern=ROLE_ARN_PATTERN)
-    c.boolean(req.get("EnableNetworkIsolation"), "enableNetworkIsolation")
-    check_vpc(c, req.get("VpcConfig"))
-    c.tags(req.get("Tags"))
+    mode = iec.get("Mode") if isinstance(iec, dict) else None
     if req.get("EnableNetworkIsolation") is True:
         c.rule(NETWORK_ISOLATION_UNSUPPORTED)
 
@@ -70,7 +44,7 @@ def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None
         env_bytes += _check_container(c, primary, "primaryContainer")
     if isinstance(containers, list):
         for i, cont in enumerate(containers, 1):
-            if c.structure(cont, f"containers.{i}.member") and cont is not None:
+            if isinstance(cont, dict):
                 env_bytes += _check_container(c, cont, f"containers.{i}.member")
         dicts = [x for x in containers if isinstance(x, dict)]
         hostnames = [x.get("ContainerHostname") for x in dicts]
@@ -104,65 +78,23 @@ def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None
 
 
 def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
-    c.string(cont.get("ContainerHostname"), f"{path}.containerHostname", max_len=63, pattern=NAME_PATTERN)
+    """inferpipe's rules for one container; returns the bytes of its Environment."""
     if cont.get("Image") is None and cont.get("ModelPackageName") is None:
         c.rule(f"Image must be specified for the container at '{path}'.")
-    c.string(cont.get("Image"), f"{path}.image", max_len=255, pattern=IMAGE_PATTERN)
     if cont.get("ModelPackageName") is not None:
         c.rule(f"ModelPackageName at '{path}' is not supported by inferpipe: give an Image instead.")
-    c.string(cont.get("Mode"), f"{path}.mode", enum=["SingleModel", "MultiModel"])
-    image_config = cont.get("ImageConfig")
-    if c.structure(image_config, f"{path}.imageConfig") and image_config is not None:
-        ip = f"{path}.imageConfig"
-        if c.required(image_config, "RepositoryAccessMode", f"{ip}.repositoryAccessMode"):
-            c.string(image_config["RepositoryAccessMode"], f"{ip}.repositoryAccessMode", enum=["Platform", "Vpc"])
-        auth = image_config.get("RepositoryAuthConfig")
-        if c.structure(auth, f"{ip}.repositoryAuthConfig") and auth is not None:
-            ap = f"{ip}.repositoryAuthConfig.repositoryCredentialsProviderArn"
-            if c.required(auth, "RepositoryCredentialsProviderArn", ap):
-                c.string(auth["RepositoryCredentialsProviderArn"], ap, min_len=1, max_len=2048)
-    mmc = cont.get("MultiModelConfig")
-    if c.structure(mmc, f"{path}.multiModelConfig") and mmc is not None:
-        c.string(
-            mmc.get("ModelCacheSetting"), f"{path}.multiModelConfig.modelCacheSetting", enum=["Enabled", "Disabled"]
-        )
     url = cont.get("ModelDataUrl")
-    if c.string(url, f"{path}.modelDataUrl", max_len=1024) and url is not None and not _model_data_url_ok(url):
+    # The model's Url pattern is S3 or HTTPS only; inferpipe also takes local data (see shapes).
+    if isinstance(url, str) and len(url) <= MAX_MODEL_DATA_URL and not _model_data_url_ok(url):
         c.fail(
             url,
             f"{path}.modelDataUrl",
             "Member must be an s3://, https:// or file:// URL, or an absolute local path (a .tar.gz or a directory)",
         )
     env = cont.get("Environment")
-    if env is None:
-        return 0
-    epath = f"{path}.environment"
     if not isinstance(env, dict):
-        c.fail(env, epath, "Member must be a map")
         return 0
-    if len(env) > MAX_ENV_ENTRIES:
-        c.fail(env, epath, f"Member must have length less than or equal to {MAX_ENV_ENTRIES}")
-    # As the service does for maps: one violation per map for its keys and one for its values,
-    # each listing the constraints some key (value) breaks, with the whole map as the value.
-    key_constraints: list[str] = []
-    value_constraints: list[str] = []
-    total = 0
-    for key, value in env.items():
-        if len(key) > 1024:
-            _add(key_constraints, "Member must have length less than or equal to 1024")
-        if re.fullmatch(ENV_KEY_PATTERN, key) is None:
-            _add(key_constraints, f"Member must satisfy regular expression pattern: {ENV_KEY_PATTERN}")
-        if not isinstance(value, str):
-            _add(value_constraints, "Member must be a string")
-            continue
-        if len(value) > 1024:
-            _add(value_constraints, "Member must have length less than or equal to 1024")
-        total += len(key.encode()) + len(value.encode())
-    if key_constraints:
-        c.fail(env, epath, f"Map keys must satisfy constraint: [{', '.join(key_constraints)}]")
-    if value_constraints:
-        c.fail(env, epath, f"Map value must satisfy constraint: [{', '.join(value_constraints)}]")
-    return total
+    return sum(len(k.encode()) + len(v.encode()) for k, v in env.items() if isinstance(v, str))
 
 
 def _model_data_url_ok(url: str) -> bool:
@@ -172,20 +104,6 @@ def _model_data_url_ok(url: str) -> bool:
         # file:///abs/path (or file://localhost/abs/path); file://relative/x would name a host.
         return url[len("file://") :].removeprefix("localhost").startswith("/")
     return True
-
-
-def _add(items: list[str], item: str) -> None:
-    if item not in items:
-        items.append(item)
-
-
-def check_vpc(c: Checker, vpc: Any) -> None:
-    if not c.structure(vpc, "vpcConfig") or vpc is None:
-        return
-    for key, path, hi in (("SecurityGroupIds", "vpcConfig.securityGroupIds", 5), ("Subnets", "vpcConfig.subnets", 16)):
-        if c.required(vpc, key, path) and c.sequence(vpc[key], path, min_len=1, max_len=hi):
-            for i, item in enumerate(vpc[key], 1):
-                c.string(item, f"{path}.{i}.member", max_len=32, pattern=r"[-0-9a-zA-Z]+")
 
 
 def describe(rec: Record) -> dict[str, Any]:

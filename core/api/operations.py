@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from inferpipe.core.api.service import SageMakerService
+from inferpipe.core.api.shapes import SUPPORTED_OPERATIONS, validate_request
 from inferpipe.core.batch.jobs import TransformManager
 from inferpipe.core.errors import UnknownOperationException
 
@@ -18,6 +19,9 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 SAGEMAKER = "SageMaker."
 INFERPIPE = "Inferpipe."
+# Their resource validators check the members themselves, together with the service rules, so a
+# validator called on its own (the unit tests do) checks as much as the operation.
+VALIDATED_BY_RESOURCE = frozenset({"CreateModel", "CreateEndpointConfig", "CreateTransformJob"})
 
 
 def operation_table(
@@ -59,6 +63,10 @@ def operation_table(
         "Inferpipe.EndpointMetrics": service.endpoint_metrics,
         "Inferpipe.Logs": service.logs,
     }
+    for target, handler in table.items():
+        op = target.removeprefix(SAGEMAKER)
+        if target.startswith(SAGEMAKER) and op in SUPPORTED_OPERATIONS and op not in VALIDATED_BY_RESOURCE:
+            table[target] = _members_checked(op, handler)
     # Only a daemon process can stop itself; an engine hosted by the tests has no such operation.
     if shutdown is not None:
         table["Inferpipe.Shutdown"] = shutdown
@@ -84,3 +92,13 @@ class Operations:
 
     def targets(self, prefix: str = "") -> list[str]:
         return sorted(t for t in self.table if t.startswith(prefix))
+
+
+def _members_checked(operation: str, handler: Handler) -> Handler:
+    """``handler`` behind the service model's member constraints of ``operation``'s input."""
+
+    async def checked(req: dict[str, Any]) -> dict[str, Any]:
+        validate_request(operation, req)
+        return await handler(req)
+
+    return checked

@@ -10,13 +10,14 @@ from typing import Any
 
 from inferpipe.core import arns
 from inferpipe.core.api import endpoint_config, listing, model
-from inferpipe.core.api.validation import Checker, check_list_request, check_name, prune_nulls
+from inferpipe.core.api.shapes import check_member
+from inferpipe.core.api.validation import Checker, prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.serving.alarms import check_alarm_names
-from inferpipe.core.serving.endpoints import STATUSES, EndpointManager
+from inferpipe.core.serving.endpoints import EndpointManager
 from inferpipe.core.serving.metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
 from inferpipe.core.store import AlreadyExists, Store
 
@@ -51,31 +52,21 @@ class SageMakerService:
             raise ValidationException(f'Cannot create already existing model "{model_arn}".') from None
         return {"ModelArn": model_arn}
 
-    def _must(self, kind: str, name: Any, path: str, label: str) -> Any:
-        c = Checker()
-        if c.required({"n": name}, "n", path):
-            if kind == "model":
-                model.check_model_name(c, name, path)
-            else:
-                check_name(c, name, path)
-        c.raise_if_any()
+    def _must(self, kind: str, name: Any, label: str) -> Any:
         rec = self.store.get(kind, name)
         if rec is None:
             raise ValidationException(f'Could not find {label} "{arn(self.settings, kind, name)}".')
         return rec
 
     async def describe_model(self, req: dict[str, Any]) -> dict[str, Any]:
-        return model.describe(self._must("model", req.get("ModelName"), "modelName", "model"))
+        return model.describe(self._must("model", req["ModelName"], "model"))
 
     async def delete_model(self, req: dict[str, Any]) -> dict[str, Any]:
-        rec = self._must("model", req.get("ModelName"), "modelName", "model")
+        rec = self._must("model", req["ModelName"], "model")
         self.store.delete("model", rec.name)
         return {}
 
     async def list_models(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        check_list_request(c, req, ["Name", "CreationTime"])
-        c.raise_if_any()
         items, token = listing.page(self.store.all("model"), req, model.summary)
         return {"Models": items, **({"NextToken": token} if token else {})}
 
@@ -103,22 +94,15 @@ class SageMakerService:
         return {"EndpointConfigArn": config_arn}
 
     async def describe_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
-        rec = self._must(
-            "endpoint-config", req.get("EndpointConfigName"), "endpointConfigName", "endpoint configuration"
-        )
+        rec = self._must("endpoint-config", req["EndpointConfigName"], "endpoint configuration")
         return endpoint_config.describe(rec)
 
     async def delete_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
-        rec = self._must(
-            "endpoint-config", req.get("EndpointConfigName"), "endpointConfigName", "endpoint configuration"
-        )
+        rec = self._must("endpoint-config", req["EndpointConfigName"], "endpoint configuration")
         self.store.delete("endpoint-config", rec.name)
         return {}
 
     async def list_endpoint_configs(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        check_list_request(c, req, ["Name", "CreationTime"])
-        c.raise_if_any()
         items, token = listing.page(self.store.all("endpoint-config"), req, endpoint_config.summary)
         return {"EndpointConfigs": items, **({"NextToken": token} if token else {})}
 
@@ -133,35 +117,19 @@ class SageMakerService:
         return await self.endpoints.deployments.update_weights(req)
 
     async def describe_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
-        self._check_endpoint_name(req)
         return self.endpoints.describe(req["EndpointName"])
 
     async def delete_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
-        self._check_endpoint_name(req)
         await self.endpoints.delete(req["EndpointName"])
         return {}
 
     async def list_endpoints(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        check_list_request(c, req, ["Name", "CreationTime", "Status"], STATUSES)
-        c.raise_if_any()
         items, token = listing.page(self.store.all("endpoint"), req, self.endpoints.summary)
         return {"Endpoints": items, **({"NextToken": token} if token else {})}
 
-    def _check_endpoint_name(self, req: dict[str, Any]) -> None:
-        c = Checker()
-        if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        c.raise_if_any()
-
     # tags ---------------------------------------------------------------------------------------
-    def _resource_for_arn(self, value: Any, c: Checker | None = None) -> str:
-        """The ARN of an existing resource; member constraints (of the ARN and of whatever else the
-        caller put in ``c``) are reported first, as the service's front end does."""
-        c = c or Checker()
-        if c.required({"a": value}, "a", "resourceArn"):
-            c.string(value, "resourceArn", max_len=256, pattern=r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:.+")
-        c.raise_if_any()
+    def _resource_for_arn(self, value: str) -> str:
+        """The ARN of an existing resource (its member constraints were checked with the request's)."""
         parsed = arns.parse(value)
         if parsed is not None:
             kind, name = parsed
@@ -171,18 +139,12 @@ class SageMakerService:
         raise ValidationException(f'Could not find resource "{value}".')
 
     async def add_tags(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "Tags", "tags"):
-            c.tags(req["Tags"])
-        resource = self._resource_for_arn(req.get("ResourceArn"), c)
+        resource = self._resource_for_arn(req["ResourceArn"])
         self.store.set_tags(resource, req["Tags"])
         return {"Tags": req["Tags"]}
 
     async def list_tags(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        c.integer(req.get("MaxResults"), "maxResults", minimum=50, maximum=100)
-        c.string(req.get("NextToken"), "nextToken", max_len=8192)
-        resource = self._resource_for_arn(req.get("ResourceArn"), c)
+        resource = self._resource_for_arn(req["ResourceArn"])
         tags = self.store.tags(resource)
         offset = listing.decode_token(req["NextToken"]) if req.get("NextToken") else 0
         limit = int(req.get("MaxResults") or 50)
@@ -192,11 +154,7 @@ class SageMakerService:
         return out
 
     async def delete_tags(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "TagKeys", "tagKeys") and c.sequence(req["TagKeys"], "tagKeys", min_len=1, max_len=50):
-            for i, key in enumerate(req["TagKeys"], 1):
-                c.string(key, f"tagKeys.{i}.member", min_len=1, max_len=128)
-        resource = self._resource_for_arn(req.get("ResourceArn"), c)
+        resource = self._resource_for_arn(req["ResourceArn"])
         self.store.delete_tags(resource, req["TagKeys"])
         return {}
 
@@ -249,7 +207,7 @@ class SageMakerService:
     async def endpoint_metrics(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
+            check_member("EndpointName", req["EndpointName"], "endpointName", c)
         c.number(req.get("Seconds"), "seconds", minimum=1, maximum=METRICS_SECONDS)
         c.raise_if_any()
         name = req["EndpointName"]
@@ -259,8 +217,8 @@ class SageMakerService:
     async def logs(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
         if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        check_name(c, req.get("ContainerHostname"), "containerHostname")
+            check_member("EndpointName", req["EndpointName"], "endpointName", c)
+        check_member("ContainerHostname", req.get("ContainerHostname"), "containerHostname", c)
         c.integer(req.get("Tail"), "tail", minimum=1, maximum=MAX_LOG_LINES)
         c.raise_if_any()
         name = req["EndpointName"]

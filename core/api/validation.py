@@ -1,5 +1,6 @@
 """Field constraints checked the way SageMaker's front end checks them, every violation reported at
-once. Design notes: docs/wire-edge.md."""
+once: the service model's members come from ``api.shapes``, the service's own rules from each
+resource. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 
@@ -10,17 +11,9 @@ from typing import Any
 
 from inferpipe.core.errors import ValidationException
 
-# Patterns exactly as the service model spells them; matched against the whole value.
-NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-MODEL_NAME_PATTERN = r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?"
-NAME_CONTAINS_PATTERN = r"[a-zA-Z0-9\-]+"
-ENV_KEY_PATTERN = r"[a-zA-Z_][a-zA-Z0-9_]*"
+# The model's tag pattern, which Python's re cannot run (see tag_text_ok).
 TAG_PATTERN = r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
-ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
-KMS_PATTERN = r"[a-zA-Z0-9:/_-]*"
-IMAGE_PATTERN = r"[\S]+"
-S3_URI_PATTERN = r"(https|s3)://([^/]+)/?(.*)"
 ALARM_NAME_PATTERN = r"(?!\s*$).+"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 SPECIAL_FLOATS = ("NaN", "Infinity", "-Infinity")
@@ -179,22 +172,6 @@ class Checker:
             return False
         return True
 
-    def tags(self, tags: Any, path: str = "tags") -> None:
-        if not self.sequence(tags, path, max_len=50) or tags is None:
-            return
-        for i, tag in enumerate(tags, 1):
-            p = f"{path}.{i}.member"
-            if not self.structure(tag, p) or tag is None:
-                continue
-            if self.required(tag, "Key", f"{p}.key"):
-                key = tag["Key"]
-                if self.string(key, f"{p}.key", min_len=1, max_len=128) and not tag_text_ok(key):
-                    self.fail(key, f"{p}.key", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
-            if self.required(tag, "Value", f"{p}.value"):
-                value = tag["Value"]
-                if self.string(value, f"{p}.value", max_len=256) and not tag_text_ok(value):
-                    self.fail(value, f"{p}.value", f"Member must satisfy regular expression pattern: {TAG_PATTERN}")
-
     def raise_if_any(self) -> None:
         if self.errors:
             n = len(self.errors)
@@ -208,27 +185,6 @@ def _full_match(pattern: str, value: str) -> bool:
     # Service patterns are unanchored in the model but apply to the whole value.
     body = pattern.removeprefix("^").removesuffix("$")
     return re.fullmatch(body, value) is not None
-
-
-def check_name(c: Checker, value: Any, path: str, pattern: str = NAME_PATTERN) -> None:
-    c.string(value, path, max_len=63, pattern=pattern)
-
-
-def check_list_request(
-    c: Checker, req: Mapping[str, Any], sort_by: Iterable[str], statuses: Iterable[str] = ()
-) -> None:
-    """The filters every ListX call shares."""
-    c.string(req.get("NameContains"), "nameContains", max_len=63, pattern=NAME_CONTAINS_PATTERN)
-    c.integer(req.get("MaxResults"), "maxResults", minimum=1, maximum=100)
-    c.string(req.get("NextToken"), "nextToken", max_len=8192)
-    c.string(req.get("SortBy"), "sortBy", enum=sort_by)
-    c.string(req.get("SortOrder"), "sortOrder", enum=["Ascending", "Descending"])
-    if statuses:
-        c.string(req.get("StatusEquals"), "statusEquals", enum=statuses)
-    for key in ("CreationTimeBefore", "CreationTimeAfter", "LastModifiedTimeBefore", "LastModifiedTimeAfter"):
-        value = req.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
-            c.fail(value, camel(key), "Member must be a timestamp")
 
 
 def prune_nulls(value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from inferpipe.core.api import listing
-from inferpipe.core.api.validation import Checker, check_list_request, prune_nulls
+from inferpipe.core.api.validation import prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.batch.inputs import (
     InputError,
@@ -38,9 +38,7 @@ from inferpipe.core.batch.spec import (
     KIND,
     MAX_CONCURRENCY_X_PAYLOAD,
     MAX_PAYLOAD_MB,
-    STATUSES,
     TransformSpec,
-    check_job_name,
     describe,
     summary,
     validate_create_transform_job,
@@ -166,10 +164,7 @@ class TransformManager:
         return {"TransformJobArn": job_arn}
 
     def _record(self, name: Any) -> Any:
-        c = Checker()
-        if c.required({"n": name}, "n", "transformJobName"):
-            check_job_name(c, name)
-        c.raise_if_any()
+        # The name's member constraints were checked at the API edge (api.shapes).
         rec = self.store.get(KIND, name)
         if rec is None:
             raise ValidationException(f'Could not find transform job "{arn(self.settings, KIND, name)}".')
@@ -194,9 +189,6 @@ class TransformManager:
         return out
 
     async def list(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        check_list_request(c, req, ["Name", "CreationTime", "Status"], STATUSES)
-        c.raise_if_any()
         items, token = listing.page(self.store.all(KIND), req, summary)
         return {"TransformJobSummaries": items, **({"NextToken": token} if token else {})}
 

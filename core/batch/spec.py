@@ -1,14 +1,14 @@
 """The TransformJob resource: CreateTransformJob's validation, the typed spec the engine runs, and
-the Describe / List shapes. Design notes: docs/batch-transform.md."""
+the Describe / List shapes; member constraints come from ``api.shapes``, the service's own rules
+are added here. Design notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferpipe.core.api.model import check_model_name
-from inferpipe.core.api.validation import KMS_PATTERN, NAME_PATTERN, Checker, check_name
+from inferpipe.core.api.shapes import check_request, enum_of
+from inferpipe.core.api.validation import Checker
 from inferpipe.core.batch.dataprocessing import DataProcessing
 from inferpipe.core.batch.records import MULTI_RECORD, SINGLE_RECORD
 from inferpipe.core.batch.state import TransformJobState, TransformJobStatus
@@ -24,97 +24,35 @@ DEFAULT_INVOCATION_TIMEOUT = 600
 DEFAULT_INVOCATION_RETRIES = 3
 DEFAULT_MAX_CONCURRENT = 1
 DEFAULT_BATCH_STRATEGY = MULTI_RECORD
-
-BATCH_STRATEGIES = [MULTI_RECORD, SINGLE_RECORD]
-S3_DATA_TYPES = ["ManifestFile", "S3Prefix", "AugmentedManifestFile", "Converse"]
-COMPRESSION_TYPES = ["None", "Gzip"]
-SPLIT_TYPES = ["None", "Line", "RecordIO", "TFRecord"]
-ASSEMBLY_TYPES = ["None", "Line"]
-JOIN_SOURCES = ["Input", "None"]
-ENV_KEY_PATTERN = r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}"
-EXPERIMENT_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}"
-AMI_VERSION_PATTERN = r"[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*"
-MAX_ENV_ENTRIES = 16
-MAX_ENV_VALUE = 10240
-
-# TransformInstanceType, in the service model's order (116 values).
-_FAMILIES = {
-    "m4": "xlarge 2xlarge 4xlarge 10xlarge 16xlarge",
-    "c4": "xlarge 2xlarge 4xlarge 8xlarge",
-    "p2": "xlarge 8xlarge 16xlarge",
-    "p3": "2xlarge 8xlarge 16xlarge",
-    "c5": "xlarge 2xlarge 4xlarge 9xlarge 18xlarge",
-    "m5": "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge",
-    "m6i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge",
-    "c6i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge",
-    "r6i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge",
-    "m7i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
-    "c7i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
-    "r7i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
-    "g4dn": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
-    "g5": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
-    "trn1": "2xlarge 32xlarge",
-    "inf2": "xlarge 8xlarge 24xlarge 48xlarge",
-    "g6": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
-    "g6e": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
-}
-INSTANCE_TYPES = tuple(f"ml.{family}.{size}" for family, sizes in _FAMILIES.items() for size in sizes.split())
-
-
-def check_job_name(c: Checker, value: Any, path: str = "transformJobName") -> None:
-    if c.string(value, path, min_len=1):
-        check_name(c, value, path, NAME_PATTERN)
+INSTANCE_TYPES = enum_of("TransformInstanceType")
 
 
 def validate_create_transform_job(req: dict[str, Any]) -> None:
-    """Every member constraint at once, then the service rules (see ``Checker``)."""
+    """Every member constraint at once (the service model's), then the service rules (see ``Checker``)."""
     c = Checker()
-    if c.required(req, "TransformJobName", "transformJobName"):
-        check_job_name(c, req["TransformJobName"])
-    if c.required(req, "ModelName", "modelName"):
-        check_model_name(c, req["ModelName"])
+    check_request("CreateTransformJob", req, c)
     mct = req.get("MaxConcurrentTransforms")
     payload = req.get("MaxPayloadInMB")
-    mct_ok = c.integer(mct, "maxConcurrentTransforms", minimum=0)
-    payload_ok = c.integer(payload, "maxPayloadInMB", minimum=0, maximum=MAX_PAYLOAD_MB)
-    c.string(req.get("BatchStrategy"), "batchStrategy", enum=BATCH_STRATEGIES)
-    _check_client_config(c, req.get("ModelClientConfig"))
-    _check_environment(c, req.get("Environment"))
-    split, content_type = _check_input(c, req.get("TransformInput"))
-    assemble, accept = _check_output(c, req.get("TransformOutput"))
-    _check_resources(c, req.get("TransformResources"))
+    payload_ok = isinstance(payload, int) and not isinstance(payload, bool)
+    # The model puts no ceiling on MaxPayloadInMB; the service refuses more than 100 MB as a
+    # member constraint, so it is reported with them.
+    if payload_ok and payload > MAX_PAYLOAD_MB:
+        c.fail(payload, "maxPayloadInMB", f"Member must have value less than or equal to {MAX_PAYLOAD_MB}")
+    tin = _dict(req.get("TransformInput"))
+    tout = _dict(req.get("TransformOutput"))
+    split, content_type = _str(tin.get("SplitType")), _str(tin.get("ContentType"))
+    assemble, accept = _str(tout.get("AssembleWith")), _str(tout.get("Accept"))
     dp = req.get("DataProcessing")
-    if c.structure(dp, "dataProcessing") and dp is not None:
-        c.string(dp.get("InputFilter"), "dataProcessing.inputFilter", max_len=63)
-        c.string(dp.get("OutputFilter"), "dataProcessing.outputFilter", max_len=63)
-        c.string(dp.get("JoinSource"), "dataProcessing.joinSource", enum=JOIN_SOURCES)
-    capture = req.get("DataCaptureConfig")
-    if c.structure(capture, "dataCaptureConfig") and capture is not None:
-        if c.required(capture, "DestinationS3Uri", "dataCaptureConfig.destinationS3Uri"):
-            c.string(capture["DestinationS3Uri"], "dataCaptureConfig.destinationS3Uri", max_len=1024)
-        c.string(capture.get("KmsKeyId"), "dataCaptureConfig.kmsKeyId", max_len=2048, pattern=KMS_PATTERN)
-        c.boolean(capture.get("GenerateInferenceId"), "dataCaptureConfig.generateInferenceId")
-    experiment = req.get("ExperimentConfig")
-    if c.structure(experiment, "experimentConfig") and experiment is not None:
-        for key in ("ExperimentName", "TrialName", "TrialComponentDisplayName", "RunName"):
-            c.string(
-                experiment.get(key),
-                f"experimentConfig.{key[:1].lower() + key[1:]}",
-                min_len=1,
-                max_len=120,
-                pattern=EXPERIMENT_NAME_PATTERN,
-            )
-    c.tags(req.get("Tags"))
 
     # Service rules, reported once the members are well-formed.
-    if mct_ok and payload_ok and mct:
+    if isinstance(mct, int) and not isinstance(mct, bool) and mct and (payload is None or payload_ok):
         effective_payload = DEFAULT_MAX_PAYLOAD_MB if payload is None else payload
         if mct * effective_payload > MAX_CONCURRENCY_X_PAYLOAD:
             c.rule(
                 f"MaxConcurrentTransforms ({mct}) multiplied by MaxPayloadInMB ({effective_payload}) must be less"
                 f" than or equal to {MAX_CONCURRENCY_X_PAYLOAD}."
             )
-    source = _dict(_dict(_dict(req.get("TransformInput")).get("DataSource")).get("S3DataSource"))
+    source = _dict(_dict(tin.get("DataSource")).get("S3DataSource"))
     if source.get("S3DataType") == "AugmentedManifestFile":
         c.rule("S3DataType AugmentedManifestFile is not compatible with batch transform: use S3Prefix or ManifestFile.")
     if source.get("S3DataType") == "Converse":
@@ -123,98 +61,6 @@ def validate_create_transform_job(req: dict[str, Any]) -> None:
         for problem in DataProcessing.from_api(dp).validate(content_type, accept, split, assemble):
             c.rule(problem.rstrip(".") + ".")
     c.raise_if_any()
-
-
-def _check_client_config(c: Checker, value: Any) -> None:
-    if c.structure(value, "modelClientConfig") and value is not None:
-        c.integer(
-            value.get("InvocationsTimeoutInSeconds"),
-            "modelClientConfig.invocationsTimeoutInSeconds",
-            minimum=1,
-            maximum=3600,
-        )
-        c.integer(value.get("InvocationsMaxRetries"), "modelClientConfig.invocationsMaxRetries", minimum=0, maximum=3)
-
-
-def _check_environment(c: Checker, env: Any) -> None:
-    if env is None:
-        return
-    if not isinstance(env, dict):
-        c.fail(env, "environment", "Member must be a map")
-        return
-    if len(env) > MAX_ENV_ENTRIES:
-        c.fail(env, "environment", f"Member must have length less than or equal to {MAX_ENV_ENTRIES}")
-    for key, value in env.items():
-        if not _full(ENV_KEY_PATTERN, key):
-            c.fail(
-                key,
-                "environment",
-                "Map keys must satisfy constraint: [Member must satisfy regular expression pattern:"
-                f" {ENV_KEY_PATTERN}]",
-            )
-        if not isinstance(value, str):
-            c.fail(value, "environment", "Map value must satisfy constraint: [Member must be a string]")
-        elif len(value) > MAX_ENV_VALUE:
-            c.fail(
-                value,
-                "environment",
-                f"Map value must satisfy constraint: [Member must have length less than or equal to {MAX_ENV_VALUE}]",
-            )
-
-
-def _full(pattern: str, value: str) -> bool:
-    return re.fullmatch(pattern, value) is not None
-
-
-def _check_input(c: Checker, value: Any) -> tuple[str | None, str | None]:
-    """Checks TransformInput; returns (SplitType, ContentType) for the DataProcessing rules."""
-    path = "transformInput"
-    if not c.required({"v": value}, "v", path) or not c.structure(value, path):
-        return None, None
-    if c.required(value, "DataSource", f"{path}.dataSource") and c.structure(value["DataSource"], f"{path}.dataSource"):
-        ds = value["DataSource"]
-        sp = f"{path}.dataSource.s3DataSource"
-        if c.required(ds, "S3DataSource", sp) and c.structure(ds["S3DataSource"], sp):
-            s3 = ds["S3DataSource"]
-            if c.required(s3, "S3DataType", f"{sp}.s3DataType"):
-                c.string(s3["S3DataType"], f"{sp}.s3DataType", enum=S3_DATA_TYPES)
-            if c.required(s3, "S3Uri", f"{sp}.s3Uri"):
-                c.string(s3["S3Uri"], f"{sp}.s3Uri", min_len=1, max_len=1024)
-    c.string(value.get("ContentType"), f"{path}.contentType", max_len=256)
-    c.string(value.get("CompressionType"), f"{path}.compressionType", enum=COMPRESSION_TYPES)
-    c.string(value.get("SplitType"), f"{path}.splitType", enum=SPLIT_TYPES)
-    return _str(value.get("SplitType")), _str(value.get("ContentType"))
-
-
-def _check_output(c: Checker, value: Any) -> tuple[str | None, str | None]:
-    """Checks TransformOutput; returns (AssembleWith, Accept) for the DataProcessing rules."""
-    path = "transformOutput"
-    if not c.required({"v": value}, "v", path) or not c.structure(value, path):
-        return None, None
-    if c.required(value, "S3OutputPath", f"{path}.s3OutputPath"):
-        c.string(value["S3OutputPath"], f"{path}.s3OutputPath", min_len=1, max_len=1024)
-    c.string(value.get("Accept"), f"{path}.accept", max_len=256)
-    c.string(value.get("AssembleWith"), f"{path}.assembleWith", enum=ASSEMBLY_TYPES)
-    c.string(value.get("KmsKeyId"), f"{path}.kmsKeyId", max_len=2048, pattern=KMS_PATTERN)
-    return _str(value.get("AssembleWith")), _str(value.get("Accept"))
-
-
-def _check_resources(c: Checker, value: Any) -> None:
-    path = "transformResources"
-    if not c.required({"v": value}, "v", path) or not c.structure(value, path):
-        return
-    if c.required(value, "InstanceType", f"{path}.instanceType"):
-        c.string(value["InstanceType"], f"{path}.instanceType", enum=INSTANCE_TYPES)
-    if c.required(value, "InstanceCount", f"{path}.instanceCount"):
-        c.integer(value["InstanceCount"], f"{path}.instanceCount", minimum=1)
-    c.string(value.get("VolumeKmsKeyId"), f"{path}.volumeKmsKeyId", max_len=2048, pattern=KMS_PATTERN)
-    c.string(
-        value.get("TransformAmiVersion"),
-        f"{path}.transformAmiVersion",
-        min_len=1,
-        max_len=63,
-        pattern=AMI_VERSION_PATTERN,
-    )
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import math
 from typing import Any
 
 from inferpipe.core.api.deployment_policy import validate_deployment_config
-from inferpipe.core.api.validation import Checker, check_name
 from inferpipe.core.containers.fleet import Fleet, FleetStartError
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.failure_reason import failure_reason
@@ -75,30 +74,10 @@ class Deployments:
 
     # UpdateEndpoint ----------------------------------------------------------------------------
     async def update_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        if c.required(req, "EndpointConfigName", "endpointConfigName"):
-            check_name(c, req["EndpointConfigName"], "endpointConfigName")
-        c.boolean(req.get("RetainAllVariantProperties"), "retainAllVariantProperties")
-        c.boolean(req.get("RetainDeploymentConfig"), "retainDeploymentConfig")
+        # Member constraints were checked at the API edge (api.shapes); the service rules follow.
         excluded = req.get("ExcludeRetainedVariantProperties")
-        if c.sequence(excluded, "excludeRetainedVariantProperties", max_len=3) and excluded:
-            for i, e in enumerate(excluded, 1):
-                p = f"excludeRetainedVariantProperties.{i}.member"
-                if (
-                    c.structure(e, p)
-                    and e is not None
-                    and c.required(e, "VariantPropertyType", f"{p}.variantPropertyType")
-                ):
-                    c.string(
-                        e["VariantPropertyType"],
-                        f"{p}.variantPropertyType",
-                        enum=["DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig"],
-                    )
-        if c.structure(req.get("DeploymentConfig"), "deploymentConfig") and req.get("DeploymentConfig"):
-            validate_deployment_config(req["DeploymentConfig"], c)
-        c.raise_if_any()
+        if req.get("DeploymentConfig"):
+            validate_deployment_config(req["DeploymentConfig"])
         name = req["EndpointName"]
         rec, state = self.em.load(name)
         endpoint_arn = rec.arn
@@ -388,22 +367,8 @@ class Deployments:
 
     # UpdateEndpointWeightsAndCapacities ----------------------------------------------------------
     async def update_weights(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        changes = req.get("DesiredWeightsAndCapacities")
-        if c.required(req, "DesiredWeightsAndCapacities", "desiredWeightsAndCapacities") and c.sequence(
-            changes, "desiredWeightsAndCapacities", min_len=1
-        ):
-            for i, ch in enumerate(changes, 1):
-                p = f"desiredWeightsAndCapacities.{i}.member"
-                if not c.structure(ch, p) or ch is None:
-                    continue
-                if c.required(ch, "VariantName", f"{p}.variantName"):
-                    check_name(c, ch["VariantName"], f"{p}.variantName")
-                c.number(ch.get("DesiredWeight"), f"{p}.desiredWeight", minimum=0)
-                c.integer(ch.get("DesiredInstanceCount"), f"{p}.desiredInstanceCount", minimum=0)
-        c.raise_if_any()
+        # Member constraints were checked at the API edge (api.shapes).
+        changes = req["DesiredWeightsAndCapacities"]
         rec, state = self.em.load(req["EndpointName"])
         if rec.status != EndpointStatus.IN_SERVICE:
             raise ValidationException(f'Cannot update in-progress endpoint "{rec.arn}".')

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from inferpipe.core.api.deployment_policy import validate_deployment_config
-from inferpipe.core.api.validation import Checker, check_name
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -89,14 +88,7 @@ class EndpointManager:
         return rec, EndpointState.from_json(rec.state)
 
     async def create(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        if c.required(req, "EndpointConfigName", "endpointConfigName"):
-            check_name(c, req["EndpointConfigName"], "endpointConfigName")
-        c.tags(req.get("Tags"))
-        c.structure(req.get("DeploymentConfig"), "deploymentConfig")
-        c.raise_if_any()
+        # Member constraints were checked at the API edge (api.shapes); the service rules follow.
         if req.get("DeploymentConfig"):
             validate_deployment_config(req["DeploymentConfig"])
         name = req["EndpointName"]

@@ -9,11 +9,9 @@ import pytest
 
 from inferpipe.core.api.endpoint_config import validate_create_endpoint_config
 from inferpipe.core.api.model import validate_create_model
+from inferpipe.core.api.shapes import check_member, check_request, enum_of
 from inferpipe.core.api.validation import (
-    NAME_PATTERN,
     Checker,
-    check_list_request,
-    check_name,
     prune_nulls,
     render,
     tag_text_ok,
@@ -81,14 +79,14 @@ def test_patterns_apply_to_the_whole_value() -> None:
     assert c.string("abc", "p", pattern="[a-z]+")
     assert not c.string("abc!", "p", pattern="[a-z]+")
     assert not c.string("!abc", "p", pattern="^[a-z]+")
-    check_name(c, "a-b--c", "n")  # hyphens in the middle, repeated: fine
+    check_member("EndpointName", "a-b--c", "n", c)  # hyphens in the middle, repeated: fine
     assert len(c.errors) == 2
     for bad in ("-a", "a-", "a_b", "a.b", "a b", "é"):
         c = Checker()
-        check_name(c, bad, "n")
+        check_member("EndpointName", bad, "n", c)
         assert c.errors == [
             f"Value '{bad}' at 'n' failed to satisfy constraint: Member must satisfy regular expression pattern:"
-            f" {NAME_PATTERN}"
+            " ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
         ]
 
 
@@ -177,12 +175,12 @@ def test_tag_text_is_letters_separators_numbers_and_some_punctuation() -> None:
 
 def test_tags_limits() -> None:
     c = Checker()
-    c.tags([{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    check_member("TagList", [{"Key": f"k{i}", "Value": "v"} for i in range(50)], "tags", c)
     assert c.errors == []
-    c.tags([{"Key": f"k{i}"} for i in range(51)])
+    check_member("TagList", [{"Key": f"k{i}"} for i in range(51)], "tags", c)
     assert len(c.errors) == 1 and c.errors[0].endswith("Member must have length less than or equal to 50")
     c = Checker()
-    c.tags([{"Value": "v"}, {"Key": "k" * 128, "Value": "v" * 257}, "not-a-tag"])
+    check_member("TagList", [{"Value": "v"}, {"Key": "k" * 128, "Value": "v" * 257}, "not-a-tag"], "tags", c)
     assert c.errors == [
         "Value null at 'tags.1.member.key' failed to satisfy constraint: Member must not be null",
         f"Value '{'v' * 257}' at 'tags.2.member.value' failed to satisfy constraint: Member must have length less"
@@ -192,24 +190,25 @@ def test_tags_limits() -> None:
 
 
 def test_list_request_checks() -> None:
+    # in the order of the model's members, as the service reports them
     c = Checker()
-    check_list_request(
-        c,
+    check_request(
+        "ListModels",
         {"NameContains": "a_b", "MaxResults": 0, "SortBy": "Size", "NextToken": "t" * 8193, "CreationTimeAfter": {}},
-        ["Name", "CreationTime"],
+        c,
     )
     assert [e.split(" failed")[0] for e in c.errors] == [
-        "Value 'a_b' at 'nameContains'",
-        "Value '0' at 'maxResults'",
-        f"Value '{'t' * 8193}' at 'nextToken'",
         "Value 'Size' at 'sortBy'",
+        f"Value '{'t' * 8193}' at 'nextToken'",
+        "Value '0' at 'maxResults'",
+        "Value 'a_b' at 'nameContains'",
         "Value '{}' at 'creationTimeAfter'",
     ]
     c = Checker()
-    check_list_request(c, {"StatusEquals": "Sleeping"}, ["Name"], ["InService", "Failed"])
+    check_request("ListEndpoints", {"StatusEquals": "Sleeping"}, c)
     assert c.errors == [
         "Value 'Sleeping' at 'statusEquals' failed to satisfy constraint: Member must satisfy enum value set:"
-        " [InService, Failed]"
+        f" [{', '.join(enum_of('EndpointStatus'))}]"
     ]
 
 
@@ -406,8 +405,10 @@ def test_valid_endpoint_configs_pass() -> None:
         ),
         (
             config(v(InstanceType="m5.large")),
+            # the service model's enum, not a pattern: ml.foo.bar is not an instance type
             "1 validation error detected: Value 'm5.large' at 'productionVariants.1.member.instanceType' failed to"
-            " satisfy constraint: Member must satisfy regular expression pattern: ml\\.[a-z0-9]+\\.[a-z0-9]+",
+            " satisfy constraint: Member must satisfy enum value set:"
+            f" [{', '.join(enum_of('ProductionVariantInstanceType'))}]",
         ),
         (
             config(
@@ -419,7 +420,7 @@ def test_valid_endpoint_configs_pass() -> None:
                 },
             ),
             "2 validation errors detected: Value '/local/dir' at 'dataCaptureConfig.destinationS3Uri' failed to"
-            " satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*); Value"
+            " satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*); Value"
             " 'Both' at 'dataCaptureConfig.captureOptions.1.member.captureMode' failed to satisfy constraint: Member"
             " must satisfy enum value set: [Input, Output, InputAndOutput]",
         ),
