@@ -14,6 +14,7 @@ from inferpipe.core.errors import ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.endpoints import KIND, EndpointManager, variant_specs
+from inferpipe.core.serving.plan import UpdateOutcome, UpdateResolution, plan_scale
 from inferpipe.core.serving.router import EndpointRoute, VariantRoute
 from inferpipe.core.serving.state import (
     IN_PROGRESS,
@@ -24,7 +25,6 @@ from inferpipe.core.serving.state import (
     variant_counts,
 )
 from inferpipe.core.spec import VariantSpec
-from inferpipe.core.store import Record
 
 log = logging.getLogger("inferpipe.deployments")
 
@@ -324,25 +324,16 @@ class Deployments:
         self.live.pop(name, None)
 
     # after a restart ---------------------------------------------------------------------------
-    def converge(self, rec: Record) -> Record:
-        """Decide, before re-adopting containers, which fleet an interrupted update leaves serving."""
-        if rec.status not in (EndpointStatus.UPDATING, EndpointStatus.ROLLING_BACK):
-            return rec
-        state = EndpointState.from_json(rec.state)
-        update, state.update = state.update, None
-        if update is None:  # a weights/capacity change: re-adoption restores the desired counts
-            self.em.store.update(KIND, rec.name, status=EndpointStatus.IN_SERVICE, state=state.to_json())
-            return self.em.get(rec.name)
-        if update.phase == DeploymentPhase.TERMINATING and update.generation is not None:
-            state.config, state.models = update.config, update.models
-            state.variants = update.variants
-            for v in state.variants:
-                v.generation = update.generation
-            if update.requested_policy:
-                state.last_deployment_config = update.requested_policy
+    def converge(self, name: str, resolution: UpdateResolution) -> None:
+        """Store how an update a daemon restart interrupted ends (decided by ``plan``), before its
+        containers are re-adopted."""
+        state = resolution.state
+        if resolution.outcome == UpdateOutcome.SETTLED:
+            self.em.store.update(KIND, name, status=EndpointStatus.IN_SERVICE, state=state.to_json())
+        elif resolution.outcome == UpdateOutcome.ROLLED_FORWARD:
             self.em.store.update(
                 KIND,
-                rec.name,
+                name,
                 status=EndpointStatus.IN_SERVICE,
                 failure_reason=None,
                 state=state.to_json(),
@@ -350,20 +341,15 @@ class Deployments:
                 detail={"afterRestart": True},
             )
         else:
-            reason = (
-                f"The deployment of endpoint configuration {update.config['EndpointConfigName']} was interrupted"
-                f" by a daemon restart during {update.phase} and was rolled back."
-            )
             self.em.store.update(
                 KIND,
-                rec.name,
+                name,
                 status=EndpointStatus.IN_SERVICE,
-                failure_reason=failure_reason(reason),
+                failure_reason=failure_reason(resolution.reason),
                 state=state.to_json(),
                 event="UpdateRolledBack",
-                detail={"reason": reason, "afterRestart": True},
+                detail={"reason": resolution.reason, "afterRestart": True},
             )
-        return self.em.get(rec.name)
 
     # UpdateEndpointWeightsAndCapacities ----------------------------------------------------------
     async def update_weights(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -401,17 +387,14 @@ class Deployments:
         async with self.em.lock(name):
             _, state = self.em.load(name)
             fleets = self.em.fleets.get(name, {})
+            plan = plan_scale(state.variants, {v: [i.handle.index for i in f.instances] for v, f in fleets.items()})
+            log.info("scaling %s: %s", name, plan.summary())
             try:
-                for v in state.variants:
-                    fleet = fleets.get(v.name)
-                    if fleet is None:
-                        continue
-                    want = v.desired_instance_count
-                    have = len(fleet.instances)
-                    if want > have:
-                        start = max([i.handle.index for i in fleet.instances], default=0) + 1
+                for step in plan.variants:
+                    fleet = fleets[step.variant]
+                    if step.start:
                         new = await asyncio.gather(
-                            *(self.em.launcher.start_instance(fleet, start + k) for k in range(want - have)),
+                            *(self.em.launcher.start_instance(fleet, index) for index in step.start),
                             return_exceptions=True,
                         )
                         good = [n for n in new if not isinstance(n, BaseException)]
@@ -420,9 +403,10 @@ class Deployments:
                             await self.em.launcher.stop_instances(good, 0)
                             raise DeploymentFailed(" ".join(str(b) for b in bad))
                         fleet.instances.extend(good)  # healthy before they get traffic
-                    elif want < have:
-                        victims = fleet.instances[want:]
-                        del fleet.instances[want:]  # out of rotation first, then drained
+                    if step.stop:
+                        victims = [i for i in fleet.instances if i.handle.index in step.stop]
+                        # out of rotation first, then drained
+                        fleet.instances[:] = [i for i in fleet.instances if i not in victims]
                         await self.em.launcher.drain(victims, self.em.router.container_timeout)
                         await self.em.launcher.stop_instances(victims)
                 _, state = self.em.load(name)

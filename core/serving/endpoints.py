@@ -12,11 +12,12 @@ from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
-from inferpipe.core.containers.runtime import InstanceHandle, Runtime, RuntimeProblem
+from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.retry import retry
+from inferpipe.core.serving.plan import EndpointPlan, Recovery, StoredEndpoint, plan_adoption
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
 from inferpipe.core.serving.state import DeployedImage, EndpointState, EndpointStatus, VariantState
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
@@ -413,79 +414,73 @@ class EndpointManager:
     # adoption after a restart ----------------------------------------------------------------------
     async def adopt(self) -> None:
         handles = await asyncio.to_thread(self.runtime.managed)
-        by_owner: dict[str, list[InstanceHandle]] = {}
-        for h in handles:
-            if h.owner_kind == KIND:
-                by_owner.setdefault(h.owner, []).append(h)
-        known = {r.name for r in self.store.all(KIND)}
-        for owner, hs in by_owner.items():
-            if owner not in known:
-                log.info("removing %d orphan instance(s) of deleted endpoint %s", len(hs), owner)
-                await self.launcher.stop_handles(hs, 0)
-        for rec in self.store.all(KIND):
-            status = EndpointStatus(rec.status or EndpointStatus.CREATING)
-            self.status[rec.name] = status
-            mine = by_owner.get(rec.name, [])
-            if status == EndpointStatus.DELETING:
-                self.spawn(rec.name, self._teardown(rec.name))
-            elif status == EndpointStatus.CREATING:
-                await self.launcher.stop_handles(mine, 0)
-                self.spawn(rec.name, self._create_fleets(rec.name))
-            elif status == EndpointStatus.FAILED:
-                await self.launcher.stop_handles(mine, 0)
-            else:
-                if self.deployments is not None:
-                    rec = self.deployments.converge(rec)
-                    self.status[rec.name] = EndpointStatus(rec.status or EndpointStatus.IN_SERVICE)
-                await self._adopt_serving(rec, mine)
+        records = self.store.all(KIND)
+        plan = plan_adoption(
+            (
+                StoredEndpoint(
+                    r.name, EndpointStatus(r.status or EndpointStatus.CREATING), EndpointState.from_json(r.state)
+                )
+                for r in records
+            ),
+            handles,
+            converge=self.deployments is not None,
+        )
+        log.info("adopting: %s", plan.summary())
+        if plan.orphans:
+            await self.launcher.stop_handles([s.handle for s in plan.orphans], 0)
+        for endpoint in plan.endpoints:
+            log.info("adopting %s", endpoint.summary())
+            self.status[endpoint.name] = endpoint.status
+            if endpoint.update is not None:
+                self.deployments.converge(endpoint.name, endpoint.update)
+            if endpoint.stop:
+                await self.launcher.stop_handles([s.handle for s in endpoint.stop], 0)
+            if endpoint.recovery == Recovery.TEAR_DOWN:
+                self.spawn(endpoint.name, self._teardown(endpoint.name))
+            elif endpoint.recovery == Recovery.RECREATE:
+                self.spawn(endpoint.name, self._create_fleets(endpoint.name))
+            elif endpoint.recovery == Recovery.SERVE:
+                await self._adopt_serving(endpoint)
 
-    async def _adopt_serving(self, rec: Record, handles: list[InstanceHandle]) -> None:
-        state = EndpointState.from_json(rec.state)
-        specs = self.specs_for(state)
-        generations = {v.name: v.generation for v in state.variants}
-        stale = [h for h in handles if generations.get(h.variant) != h.generation]
-        await self.launcher.stop_handles(stale, 0)
+    async def _adopt_serving(self, plan: EndpointPlan) -> None:
+        _, state = self.load(plan.name)
+        specs = {s.name: s for s in self.specs_for(state)}
         fleets: dict[str, Fleet] = {}
-        for spec in specs:
-            gen = generations.get(spec.name) or 1
+        growth: list[tuple[Fleet, tuple[int, ...]]] = []
+        for fp in plan.fleets:
+            spec = specs[fp.variant]
             # pin the model data the running containers mount, rather than copying the source again
             known = [""] * len(spec.model.containers)
-            for h in handles:
-                if h.variant == spec.name and h.generation == gen:
-                    for c in h.containers:
-                        if 0 < c.index <= len(known) and c.model_data:
-                            known[c.index - 1] = c.model_data
+            for h in fp.adopt:
+                for c in h.containers:
+                    if 0 < c.index <= len(known) and c.model_data:
+                        known[c.index - 1] = c.model_data
             try:
-                fleet = await self.launcher.prepare(KIND, rec.name, spec, gen, model_data=known)
+                fleet = await self.launcher.prepare(KIND, plan.name, spec, fp.generation, model_data=known)
             except FleetStartError as exc:
-                log.error("cannot re-adopt %s/%s: %s", rec.name, spec.name, exc)
+                log.error("cannot re-adopt %s/%s: %s", plan.name, spec.name, exc)
                 continue
-            for h in handles:
-                if h.variant == spec.name and h.generation == gen:
-                    inst = Instance(h)
-                    if await self.launcher.instance_alive(inst):
-                        fleet.instances.append(inst)
-                    else:
-                        await self.launcher.stop_handles([h], 0)
+            alive = [h for h in fp.adopt if await self.launcher.instance_alive(Instance(h))]
+            top_up = fp.top_up(alive)
+            dead = [h for h in fp.adopt if h not in alive]
+            if dead or top_up.stop:
+                await self.launcher.stop_handles(dead + list(top_up.stop), 0)
+            fleet.instances.extend(Instance(h) for h in top_up.keep)
             fleets[spec.name] = fleet
             self.launcher.register(fleet)
-        self.fleets[rec.name] = fleets
-        self.install_route(rec.name, specs)
-        self.store.record_event(KIND, rec.name, "Adopted", {v: len(f.instances) for v, f in fleets.items()})
-        for spec in specs:
-            fleet = fleets.get(spec.name)
-            if fleet is None:
-                continue
-            missing = spec.instance_count - len(fleet.instances)
-            if missing > 0:
-                self._spawn_scale(fleet, missing)
+            if top_up.start:
+                growth.append((fleet, top_up.start))
+        self.fleets[plan.name] = fleets
+        self.install_route(plan.name, list(specs.values()))
+        self.store.record_event(KIND, plan.name, "Adopted", {v: len(f.instances) for v, f in fleets.items()})
+        for fleet, indexes in growth:
+            self._spawn_scale(fleet, indexes)
 
-    def _spawn_scale(self, fleet: Fleet, count: int) -> None:
+    def _spawn_scale(self, fleet: Fleet, indexes: tuple[int, ...]) -> None:
         async def grow() -> None:
-            start = max([i.handle.index for i in fleet.instances], default=0) + 1
-            for k in range(count):
+            for index in indexes:
                 try:
-                    fleet.instances.append(await self.launcher.start_instance(fleet, start + k))
+                    fleet.instances.append(await self.launcher.start_instance(fleet, index))
                 except FleetStartError as exc:
                     log.error("could not restore an instance of %s/%s: %s", fleet.owner, fleet.variant.name, exc)
 
