@@ -8,8 +8,6 @@ import logging
 import time
 from typing import Any
 
-from inferpipe.core.api.deployment_policy import validate_deployment_config
-from inferpipe.core.api.validation import Checker, check_name
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -19,6 +17,7 @@ from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.retry import retry
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
+from inferpipe.core.serving.specs import CreateEndpointSpec
 from inferpipe.core.serving.state import DeployedImage, EndpointState, EndpointStatus, VariantState
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Record, Store
@@ -88,32 +87,23 @@ class EndpointManager:
         rec = self.get(name)
         return rec, EndpointState.from_json(rec.state)
 
-    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "EndpointName", "endpointName"):
-            check_name(c, req["EndpointName"], "endpointName")
-        if c.required(req, "EndpointConfigName", "endpointConfigName"):
-            check_name(c, req["EndpointConfigName"], "endpointConfigName")
-        c.tags(req.get("Tags"))
-        c.structure(req.get("DeploymentConfig"), "deploymentConfig")
-        c.raise_if_any()
-        if req.get("DeploymentConfig"):
-            validate_deployment_config(req["DeploymentConfig"])
-        name = req["EndpointName"]
+    async def create(self, spec: CreateEndpointSpec) -> dict[str, Any]:
+        name = spec.name
         endpoint_arn = arn(self.settings, KIND, name)
         if self.store.get(KIND, name) is not None:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".')
-        config, models = self.snapshot(req["EndpointConfigName"])
+        config, models = self.snapshot(spec.config_name)
         counts = variant_counts(config["ProductionVariants"], "InitialInstanceCount")
         self.instances.check_endpoint(name, counts, beside=True)
-        spec = {k: v for k, v in req.items() if k != "Tags"}
         state = EndpointState(config, models, self.desired_variants(config))
         try:
-            self.store.insert(KIND, name, endpoint_arn, spec, status=EndpointStatus.CREATING, state=state.to_json())
+            self.store.insert(
+                KIND, name, endpoint_arn, spec.to_record(), status=EndpointStatus.CREATING, state=state.to_json()
+            )
         except AlreadyExists:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".') from None
-        if req.get("Tags"):
-            self.store.set_tags(endpoint_arn, req["Tags"])
+        if spec.tags:
+            self.store.set_tags(endpoint_arn, spec.tags)
         self.status[name] = EndpointStatus.CREATING
         self.spawn(name, self._create_fleets(name))
         return {"EndpointArn": endpoint_arn}
@@ -197,9 +187,7 @@ class EndpointManager:
             self.install_route(name, specs)
             _, state = self.load(name)
             state.variants = [self.variant_state(f, state.variants) for f in fleets]
-            self.store.update(
-                KIND, name, status=EndpointStatus.IN_SERVICE, failure_reason=None, state=state.to_json()
-            )
+            self.store.update(KIND, name, status=EndpointStatus.IN_SERVICE, failure_reason=None, state=state.to_json())
             self.status[name] = EndpointStatus.IN_SERVICE
 
     @staticmethod
