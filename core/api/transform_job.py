@@ -1,0 +1,51 @@
+"""The transform-job operations at the wire edge: CreateTransformJob checked and decoded into the
+``TransformSpec`` batch runs, job names checked, ListTransformJobs filtered and paged here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferpipe.core.api import listing
+from inferpipe.core.api.validation import Checker, check_list_request, prune_nulls
+from inferpipe.core.batch.jobs import TransformManager
+from inferpipe.core.batch.spec import (
+    KIND,
+    STATUSES,
+    TransformSpec,
+    check_job_name,
+    summary,
+    validate_create_transform_job,
+)
+
+
+class TransformJobOperations:
+    def __init__(self, transforms: TransformManager) -> None:
+        self.transforms = transforms
+
+    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
+        req = prune_nulls(req)
+        validate_create_transform_job(req)
+        record = {k: v for k, v in req.items() if k != "Tags"}
+        return await self.transforms.create(TransformSpec.from_api(req), record, req.get("Tags"))
+
+    async def describe(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.transforms.describe(_job_name(req))
+
+    async def list(self, req: dict[str, Any]) -> dict[str, Any]:
+        c = Checker()
+        check_list_request(c, req, ["Name", "CreationTime", "Status"], STATUSES)
+        c.raise_if_any()
+        items, token = listing.page(self.transforms.store.all(KIND), req, summary)
+        return {"TransformJobSummaries": items, **({"NextToken": token} if token else {})}
+
+    async def stop(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.transforms.stop(_job_name(req))
+
+
+def _job_name(req: dict[str, Any]) -> str:
+    name = req.get("TransformJobName")
+    c = Checker()
+    if c.required({"n": name}, "n", "transformJobName"):
+        check_job_name(c, name)
+    c.raise_if_any()
+    return str(name)
