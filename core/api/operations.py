@@ -12,6 +12,7 @@ from typing import Any
 
 from inferpipe.core.api.service import SageMakerService
 from inferpipe.core.api.shapes import SUPPORTED_OPERATIONS, validate_request
+from inferpipe.core.api.transform_job import TransformJobOperations
 from inferpipe.core.batch.jobs import TransformManager
 from inferpipe.core.errors import UnknownOperationException
 
@@ -27,6 +28,7 @@ VALIDATED_BY_RESOURCE = frozenset({"CreateModel", "CreateEndpointConfig", "Creat
 def operation_table(
     service: SageMakerService, transforms: TransformManager, shutdown: Handler | None = None
 ) -> dict[str, Handler]:
+    jobs = TransformJobOperations(transforms)
     table: dict[str, Handler] = {
         # models
         "SageMaker.CreateModel": service.create_model,
@@ -50,10 +52,10 @@ def operation_table(
         "SageMaker.ListTags": service.list_tags,
         "SageMaker.DeleteTags": service.delete_tags,
         # transform jobs
-        "SageMaker.CreateTransformJob": transforms.create,
-        "SageMaker.DescribeTransformJob": transforms.describe,
-        "SageMaker.ListTransformJobs": transforms.list,
-        "SageMaker.StopTransformJob": transforms.stop,
+        "SageMaker.CreateTransformJob": jobs.create,
+        "SageMaker.DescribeTransformJob": jobs.describe,
+        "SageMaker.ListTransformJobs": jobs.list,
+        "SageMaker.StopTransformJob": jobs.stop,
         # inferpipe extensions
         "Inferpipe.PutMetricAlarm": service.put_metric_alarm,
         "Inferpipe.DescribeAlarms": service.describe_alarms,

@@ -10,13 +10,14 @@ from typing import Any
 
 from inferpipe.core import arns
 from inferpipe.core.api import endpoint_config, listing, model
+from inferpipe.core.api.alarm import check_alarm_names, decode_alarm
+from inferpipe.core.api.endpoint import decode_create_endpoint, decode_update_endpoint, decode_weights_and_capacities
 from inferpipe.core.api.shapes import check_member
 from inferpipe.core.api.validation import Checker, prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.limits import InstanceBudget, variant_counts
-from inferpipe.core.serving.alarms import check_alarm_names
 from inferpipe.core.serving.endpoints import EndpointManager
 from inferpipe.core.serving.metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
 from inferpipe.core.store import AlreadyExists, Store
@@ -108,13 +109,13 @@ class SageMakerService:
 
     # endpoints ----------------------------------------------------------------------------------
     async def create_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
-        return await self.endpoints.create(req)
+        return await self.endpoints.create(decode_create_endpoint(req))
 
     async def update_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
-        return await self.endpoints.deployments.update_endpoint(req)
+        return await self.endpoints.deployments.update_endpoint(decode_update_endpoint(req))
 
     async def update_endpoint_weights_and_capacities(self, req: dict[str, Any]) -> dict[str, Any]:
-        return await self.endpoints.deployments.update_weights(req)
+        return await self.endpoints.deployments.update_weights(decode_weights_and_capacities(req))
 
     async def describe_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         return self.endpoints.describe(req["EndpointName"])
@@ -160,7 +161,7 @@ class SageMakerService:
 
     # inferpipe extensions -----------------------------------------------------------------------
     async def put_metric_alarm(self, req: dict[str, Any]) -> dict[str, Any]:
-        self.endpoints.deployments.alarms.put(req)
+        self.endpoints.deployments.alarms.put(decode_alarm(req))
         return {}
 
     async def describe_alarms(self, req: dict[str, Any]) -> dict[str, Any]:

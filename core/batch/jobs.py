@@ -15,8 +15,6 @@ from typing import Any
 
 import aiohttp
 
-from inferpipe.core.api import listing
-from inferpipe.core.api.validation import prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.batch.inputs import (
     InputError,
@@ -40,8 +38,6 @@ from inferpipe.core.batch.spec import (
     MAX_PAYLOAD_MB,
     TransformSpec,
     describe,
-    summary,
-    validate_create_transform_job,
 )
 from inferpipe.core.batch.state import RUNNING, TERMINAL, TransformJobState, TransformJobStatus
 from inferpipe.core.config import Settings
@@ -54,7 +50,7 @@ from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
 from inferpipe.core.retry import retry
 from inferpipe.core.spec import ModelSpec, VariantSpec
-from inferpipe.core.store import AlreadyExists, Store
+from inferpipe.core.store import AlreadyExists, Record, Store
 
 log = logging.getLogger("inferpipe.transform")
 
@@ -133,10 +129,11 @@ class TransformManager:
         self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
 
     # control plane --------------------------------------------------------------------------------
-    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
-        req = prune_nulls(req)
-        validate_create_transform_job(req)
-        spec = TransformSpec.from_api(req)
+    async def create(
+        self, spec: TransformSpec, record: dict[str, Any], tags: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Starts a validated job. ``record`` is what the job's record keeps for Describe to echo (the
+        request as given, without its tags, which are kept per ARN)."""
         job_arn = arn(self.settings, KIND, spec.name)
         allowed(spec.output_path, "TransformOutput.S3OutputPath", self.host_paths)
         check_input_exists(spec.uri, spec.data_type, self.host_paths)
@@ -146,32 +143,30 @@ class TransformManager:
         self.instances.check_total(spec.instance_count, f" for transform job {spec.name}")
         now = round(time.time(), 3)
         state = TransformJobState(model=model.spec, start_time=now)
-        stored = {k: v for k, v in req.items() if k != "Tags"}
         try:
             self.store.insert(
-                KIND, spec.name, job_arn, stored, status=TransformJobStatus.IN_PROGRESS, state=state.to_json(), now=now
+                KIND, spec.name, job_arn, record, status=TransformJobStatus.IN_PROGRESS, state=state.to_json(), now=now
             )
         except AlreadyExists:
             raise ResourceInUse(
                 "Transform job names must be unique within an AWS account and region, and a transform job with this"
                 f" name already exists ({job_arn})."
             ) from None
-        if req.get("Tags"):
-            self.store.set_tags(job_arn, req["Tags"])
+        if tags:
+            self.store.set_tags(job_arn, tags)
         job = Job(spec, ModelSpec.from_api(model.spec), state)
         self.jobs[spec.name.lower()] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job))
         return {"TransformJobArn": job_arn}
 
-    def _record(self, name: Any) -> Any:
-        # The name's member constraints were checked at the API edge (api.shapes).
+    def _record(self, name: str) -> Record:
         rec = self.store.get(KIND, name)
         if rec is None:
             raise ValidationException(f'Could not find transform job "{arn(self.settings, KIND, name)}".')
         return rec
 
-    async def describe(self, req: dict[str, Any]) -> dict[str, Any]:
-        rec = self._record(req.get("TransformJobName"))
+    async def describe(self, name: str) -> dict[str, Any]:
+        rec = self._record(name)
         job = self.jobs.get(rec.name.lower())
         progress = job.progress.to_api() if job else TransformJobState.from_json(rec.state).progress
         out = describe(rec, progress)
@@ -188,12 +183,8 @@ class TransformManager:
             ]
         return out
 
-    async def list(self, req: dict[str, Any]) -> dict[str, Any]:
-        items, token = listing.page(self.store.all(KIND), req, summary)
-        return {"TransformJobSummaries": items, **({"NextToken": token} if token else {})}
-
-    async def stop(self, req: dict[str, Any]) -> dict[str, Any]:
-        rec = self._record(req.get("TransformJobName"))
+    async def stop(self, name: str) -> dict[str, Any]:
+        rec = self._record(name)
         if rec.status == TransformJobStatus.STOPPING:
             return {}
         job = self.jobs.get(rec.name.lower())

@@ -8,7 +8,6 @@ import logging
 import math
 from typing import Any
 
-from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.containers.fleet import Fleet, FleetStartError
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.failure_reason import failure_reason
@@ -16,6 +15,7 @@ from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.endpoints import KIND, EndpointManager, variant_specs
 from inferpipe.core.serving.plan import UpdateOutcome, UpdateResolution, plan_scale
 from inferpipe.core.serving.router import EndpointRoute, VariantRoute
+from inferpipe.core.serving.specs import UpdateEndpointSpec, WeightsAndCapacitiesSpec
 from inferpipe.core.serving.state import (
     IN_PROGRESS,
     Deployment,
@@ -73,13 +73,8 @@ class Deployments:
         self.live: dict[str, dict[str, Any]] = {}  # endpoint -> phase, share, bake end, alarm states
 
     # UpdateEndpoint ----------------------------------------------------------------------------
-    async def update_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
-        # Member constraints were checked at the API edge (api.shapes); the service rules follow.
-        excluded = req.get("ExcludeRetainedVariantProperties")
-        if req.get("DeploymentConfig"):
-            validate_deployment_config(req["DeploymentConfig"])
-        name = req["EndpointName"]
-        rec, state = self.em.load(name)
+    async def update_endpoint(self, spec: UpdateEndpointSpec) -> dict[str, Any]:
+        rec, state = self.em.load(spec.name)
         endpoint_arn = rec.arn
         if rec.status != EndpointStatus.IN_SERVICE:
             raise ValidationException(
@@ -88,9 +83,9 @@ class Deployments:
                 else f'Cannot update endpoint "{endpoint_arn}" in status {rec.status}: only an InService endpoint'
                 " can be updated (a Failed endpoint can only be deleted)."
             )
-        config, models = self.em.snapshot(req["EndpointConfigName"])
-        policy = req.get("DeploymentConfig")
-        if policy is None and req.get("RetainDeploymentConfig"):
+        config, models = self.em.snapshot(spec.config_name)
+        policy = spec.deployment_config
+        if policy is None and spec.retain_deployment_config:
             policy = state.last_deployment_config or rec.spec.get("DeploymentConfig")
         alarm_names = [
             a["AlarmName"] for a in ((policy or {}).get("AutoRollbackConfiguration") or {}).get("Alarms", [])
@@ -102,8 +97,8 @@ class Deployments:
                 " create them with inferpipe put-metric-alarm first."
             )
         desired = self.em.desired_variants(config)
-        if req.get("RetainAllVariantProperties"):
-            skip = {e["VariantPropertyType"] for e in excluded or []}
+        if spec.retain_all_variant_properties:
+            skip = spec.excluded_variant_properties
             for v in desired:
                 old = state.variant(v.name)
                 if not old:
@@ -352,24 +347,22 @@ class Deployments:
             )
 
     # UpdateEndpointWeightsAndCapacities ----------------------------------------------------------
-    async def update_weights(self, req: dict[str, Any]) -> dict[str, Any]:
-        # Member constraints were checked at the API edge (api.shapes).
-        changes = req["DesiredWeightsAndCapacities"]
-        rec, state = self.em.load(req["EndpointName"])
+    async def update_weights(self, spec: WeightsAndCapacitiesSpec) -> dict[str, Any]:
+        rec, state = self.em.load(spec.name)
         if rec.status != EndpointStatus.IN_SERVICE:
             raise ValidationException(f'Cannot update in-progress endpoint "{rec.arn}".')
-        unknown = [ch["VariantName"] for ch in changes if state.variant(ch["VariantName"]) is None]
+        unknown = [ch.variant_name for ch in spec.changes if state.variant(ch.variant_name) is None]
         if unknown:
             raise ValidationException(
                 f'The variant(s) "[{", ".join(unknown)}]" is/are not present in the endpoint "{rec.arn}".'
             )
         before = variant_counts(state.variants)
         for v in state.variants:
-            ch = next((x for x in changes if x["VariantName"] == v.name), None)
-            if ch and ch.get("DesiredWeight") is not None:
-                v.desired_weight = float(ch["DesiredWeight"])
-            if ch and ch.get("DesiredInstanceCount") is not None:
-                v.desired_instance_count = int(ch["DesiredInstanceCount"])
+            ch = next((x for x in spec.changes if x.variant_name == v.name), None)
+            if ch and ch.weight is not None:
+                v.desired_weight = ch.weight
+            if ch and ch.instance_count is not None:
+                v.desired_instance_count = ch.instance_count
         self.em.instances.check_endpoint(rec.name, variant_counts(state.variants), before=before, beside=False)
         self.em.store.update(
             KIND,

@@ -8,7 +8,6 @@ import logging
 import time
 from typing import Any
 
-from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -19,6 +18,7 @@ from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.retry import retry
 from inferpipe.core.serving.plan import EndpointPlan, Recovery, StoredEndpoint, plan_adoption
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
+from inferpipe.core.serving.specs import CreateEndpointSpec
 from inferpipe.core.serving.state import DeployedImage, EndpointState, EndpointStatus, VariantState
 from inferpipe.core.spec import DEFAULT_STARTUP_HEALTH_TIMEOUT, ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Record, Store
@@ -88,25 +88,23 @@ class EndpointManager:
         rec = self.get(name)
         return rec, EndpointState.from_json(rec.state)
 
-    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
-        # Member constraints were checked at the API edge (api.shapes); the service rules follow.
-        if req.get("DeploymentConfig"):
-            validate_deployment_config(req["DeploymentConfig"])
-        name = req["EndpointName"]
+    async def create(self, spec: CreateEndpointSpec) -> dict[str, Any]:
+        name = spec.name
         endpoint_arn = arn(self.settings, KIND, name)
         if self.store.get(KIND, name) is not None:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".')
-        config, models = self.snapshot(req["EndpointConfigName"])
+        config, models = self.snapshot(spec.config_name)
         counts = variant_counts(config["ProductionVariants"], "InitialInstanceCount")
         self.instances.check_endpoint(name, counts, beside=True)
-        spec = {k: v for k, v in req.items() if k != "Tags"}
         state = EndpointState(config, models, self.desired_variants(config))
         try:
-            self.store.insert(KIND, name, endpoint_arn, spec, status=EndpointStatus.CREATING, state=state.to_json())
+            self.store.insert(
+                KIND, name, endpoint_arn, spec.to_record(), status=EndpointStatus.CREATING, state=state.to_json()
+            )
         except AlreadyExists:
             raise ValidationException(f'Cannot create already existing endpoint "{endpoint_arn}".') from None
-        if req.get("Tags"):
-            self.store.set_tags(endpoint_arn, req["Tags"])
+        if spec.tags:
+            self.store.set_tags(endpoint_arn, spec.tags)
         self.status[name] = EndpointStatus.CREATING
         self.spawn(name, self._create_fleets(name))
         return {"EndpointArn": endpoint_arn}
@@ -190,9 +188,7 @@ class EndpointManager:
             self.install_route(name, specs)
             _, state = self.load(name)
             state.variants = [self.variant_state(f, state.variants) for f in fleets]
-            self.store.update(
-                KIND, name, status=EndpointStatus.IN_SERVICE, failure_reason=None, state=state.to_json()
-            )
+            self.store.update(KIND, name, status=EndpointStatus.IN_SERVICE, failure_reason=None, state=state.to_json())
             self.status[name] = EndpointStatus.IN_SERVICE
 
     @staticmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from inferpipe.cli.main import hoist_global_options
+from inferpipe.core.api.alarm import decode_alarm
 from inferpipe.core.api.deployment_policy import validate_deployment_config
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.serving.alarms import Alarms
@@ -97,7 +98,7 @@ def test_alarm_evaluation(tmp_path: Path) -> None:
         "ComparisonOperator": "GreaterThanThreshold",
         "Dimensions": [{"Name": "EndpointName", "Value": "e"}],
     }
-    alarms.put(spec)
+    alarms.put(decode_alarm(spec))
     assert alarms.evaluate("lat")[0] == "INSUFFICIENT_DATA"
     metrics.record("e", "v", status=200, model_latency_us=500, overhead_us=1, containers=[])
     assert alarms.evaluate("lat")[0] == "OK"
@@ -106,11 +107,11 @@ def test_alarm_evaluation(tmp_path: Path) -> None:
     assert state == "ALARM" and "Threshold Crossed" in reason
     assert alarms.describe(["lat"])[0]["StateValue"] == "ALARM"
     with pytest.raises(ValidationException):
-        alarms.put({**spec, "Period": 7})
+        decode_alarm({**spec, "Period": 7})
     with pytest.raises(ValidationException):
-        alarms.put({**spec, "MetricName": "CPUUtilization"})
+        decode_alarm({**spec, "MetricName": "CPUUtilization"})
     with pytest.raises(ValidationException):
-        alarms.put({**spec, "Dimensions": []})
+        decode_alarm({**spec, "Dimensions": []})
     alarms.delete(["lat"])
     assert alarms.describe() == []
 
