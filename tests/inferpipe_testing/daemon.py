@@ -213,8 +213,8 @@ def make_daemon(prefix: str = "inferpipe-test-", wrapper: Path | None = None, **
         INFERPIPE_URL=f"http://127.0.0.1:{port}",
         INFERPIPE_MAX_STARTUP_HEALTH_TIMEOUT="20",
         INFERPIPE_LOG_LEVEL="INFO",
-        **extra_env,
     )
+    env.update(extra_env)
     env.pop("AWS_PROFILE", None)
     return DaemonHandle(home, port, env, wrapper=wrapper)
 
