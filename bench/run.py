@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file: python bench/run.py
 
 from rich.console import Console
 
-from bench.harness import BENCH, REPO, Bench, Daemon, build_images, cleanup_all
+from bench.harness import BENCH, DAEMON_START_WAIT, REPO, Bench, DaemonHandle, bench_daemon, build_images, cleanup_all
 from bench.report import print_profile, table, write_json
 from bench.sections import RUNNERS, SECTIONS, Ctx, SectionResult
 
@@ -105,16 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         "load_generator": "aiohttp client, asyncio, own spawned process, keep-alive connector, closed loop",
     }
     results: dict[str, SectionResult] = {}
-    daemon: Daemon | None = None
+    daemon: DaemonHandle | None = None
     bench: Bench | None = None
     profiler: Any = None
     interrupted = False
     try:
         err.print("[bold]building test images[/bold]")
         build_images()
-        daemon = Daemon.create(args.daemon_wrapper)
+        daemon = bench_daemon(args.daemon_wrapper)
         meta["daemon_wrapper"] = str(args.daemon_wrapper) if args.daemon_wrapper else None
-        daemon.start()
+        daemon.start(wait=DAEMON_START_WAIT)
         err.print(f"[bold]daemon[/bold] pid {daemon.pid} on {daemon.url}, home {daemon.home}")
         bench = Bench(daemon, quick=args.quick, duration=args.duration, requests=args.requests)
         t0 = time.monotonic()
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print(traceback.format_exc())
         meta["error"] = f"{type(exc).__name__}: {exc}"
         if daemon is not None:
-            meta["daemon_log_tail"] = daemon.log_tail()
+            meta["daemon_log_tail"] = daemon.log_text()[-2000:]
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the cleanup finish
         try:

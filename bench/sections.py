@@ -221,11 +221,11 @@ def measure_pair(ctx: Ctx, concurrency: int, body_size: int, duration: float) ->
             ctx.log(f"  {side:6} c={concurrency:<3} body={body_size:>8} B  ({spec.duration or spec.requests})")
             if side == "daemon":
                 totals0 = b.prometheus_totals()
-                cpu0 = b.daemon.cpu_seconds()
+                cpu0 = b.daemon_cpu_seconds()
                 if ctx.profile and concurrency >= 16 and body_size == SMALL_BODY and r == 0:
                     ctx.profile(ctx.warmup + (per_round if not requests else 10.0), f"c{concurrency}")
                 res = run_load(spec)
-                cpu1 = b.daemon.cpu_seconds()
+                cpu1 = b.daemon_cpu_seconds()
                 totals1 = b.prometheus_totals()
                 n = _delta(totals0, totals1, "inferpipe_invocations_total")
                 if cpu0 is not None and cpu1 is not None and n:

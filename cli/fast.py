@@ -4,7 +4,8 @@
 costs ten times the request itself. This module uses the standard library only and handles just
 the ordinary case; anything else (help, an option it does not know, no daemon of this home
 answering yet) returns None and the full CLI takes over, so there is one owner for every message.
-It signs with inferpipe.cli.signing, the standard-library signer (botocore's import alone would
+It reads --body with params.read_body (the full CLI's reader, standard library at import) and
+signs with inferpipe.cli.signing, the standard-library signer (botocore's import alone would
 double this path's time).
 """
 
@@ -16,6 +17,8 @@ import os
 import sys
 import urllib.parse
 from pathlib import Path
+
+from .params import read_body  # standard library only at import, like this module
 
 FAST_COMMANDS = ("invoke", "invoke-endpoint")
 DEFAULT_PORT = 8765
@@ -34,18 +37,6 @@ _FLAGS = {
     "--inference-id": "inference_id",
     "--endpoint-url": "endpoint_url",
 }
-
-
-def read_body(value: str) -> bytes:
-    if value.startswith("fileb://"):
-        return Path(value[len("fileb://") :]).expanduser().read_bytes()
-    if value.startswith("file://"):
-        return Path(value[len("file://") :]).expanduser().read_text().encode()
-    if value.startswith("@"):
-        return Path(value[1:]).expanduser().read_bytes()
-    if value == "-":
-        return sys.stdin.buffer.read()
-    return value.encode()
 
 
 def invocation_headers(

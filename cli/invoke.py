@@ -10,7 +10,8 @@ import typer
 
 from .app import app, examples
 from .context import STATE
-from .fast import invocation_headers, read_body
+from .fast import invocation_headers
+from .params import read_body
 
 
 @app.command(

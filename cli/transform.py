@@ -17,86 +17,22 @@ from inferpipe.cli.client import ApiClient, ApiError
 
 from .app import app, examples, wait_app
 from .context import STATE
-from .params import load_spec, load_value, parse_tags, put
+from .params import absolute_path, load_spec, load_value, parse_tags, put
 from .render import console, emit, err_console
 from .resources import list_options
 
 POLL = 0.5
 TERMINAL = ("Completed", "Failed", "Stopped")
-REMOTE = ("s3://", "https://", "http://")
 
 
 # request building -----------------------------------------------------------------------------------
-def parse_structure(value: str, what: str) -> Any:
-    """JSON, file://path (JSON or YAML), or the AWS CLI shorthand: ``Key=Value,Key={Nested=Value}``."""
-    text = value.strip()
-    if text.startswith(("{", "[", "file://")) or "=" not in text:
-        return load_value(value, what)
-    try:
-        parsed, end = _pairs(text, 0, what)
-    except IndexError:
-        raise typer.BadParameter(f"unbalanced shorthand {value!r}", param_hint=what) from None
-    if end != len(text):
-        raise typer.BadParameter(f"unexpected {text[end]!r} at position {end} of {value!r}", param_hint=what)
-    return parsed
-
-
-def _pairs(s: str, i: int, what: str, nested: bool = False) -> tuple[dict[str, Any], int]:
-    out: dict[str, Any] = {}
-    while i < len(s):
-        j = i
-        while j < len(s) and s[j] not in "=,{}":
-            j += 1
-        if j >= len(s) or s[j] != "=":
-            raise typer.BadParameter(f"expected Key=Value at {s[i:]!r}", param_hint=what)
-        key, i = s[i:j].strip(), j + 1
-        if s[i] == "{":
-            out[key], i = _pairs(s, i + 1, what, nested=True)
-            if s[i] != "}":
-                raise typer.BadParameter(f"missing '}}' after {key}", param_hint=what)
-            i += 1
-        else:
-            j = i
-            while j < len(s) and s[j] not in ",}":
-                j += 1
-            raw = s[i:j].strip()
-            out[key] = int(raw) if re.fullmatch(r"-?\d+", raw) else raw
-            i = j
-        if i < len(s) and s[i] == ",":
-            i += 1
-        elif i < len(s) and s[i] == "}" and nested:
-            return out, i
-        elif i < len(s):
-            raise typer.BadParameter(f"unexpected {s[i]!r} in {s!r}", param_hint=what)
-    return out, i
-
-
-def absolutize_uri(value: Any, base: Path | None = None) -> Any:
-    """A relative local path (or file://relative) means "relative to here": the daemon runs elsewhere."""
-    if not isinstance(value, str) or not value or value.startswith(REMOTE):
-        return value
-    base = base or Path.cwd()
-    if value.startswith("file://"):
-        rest = value[len("file://") :]
-        if rest.startswith("/"):
-            return value
-        return _keep_slash((base / rest).resolve().as_uri(), rest)
-    if value.startswith("/"):
-        return value
-    return _keep_slash(str((base / Path(value).expanduser()).resolve()), value)
-
-
-def _keep_slash(resolved: str, original: str) -> str:
-    return resolved + "/" if original.endswith("/") and not resolved.endswith("/") else resolved
-
-
 def absolutize_paths(req: dict[str, Any], base: Path | None = None) -> None:
     source = ((req.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource")
     if isinstance(source, dict):
-        source["S3Uri"] = absolutize_uri(source.get("S3Uri"), base)
+        source["S3Uri"] = absolute_path(source.get("S3Uri"), base)
     output = req.get("TransformOutput")
     if isinstance(output, dict):
-        output["S3OutputPath"] = absolutize_uri(output.get("S3OutputPath"), base)
+        output["S3OutputPath"] = absolute_path(output.get("S3OutputPath"), base)
 
 
 def _environment(values: list[str] | None) -> dict[str, str] | None:
@@ -104,7 +40,7 @@ def _environment(values: list[str] | None) -> dict[str, str] | None:
         return None
     env: dict[str, str] = {}
     for v in values:
-        parsed = parse_structure(v, "--environment")
+        parsed = load_value(v, "--environment")
         if not isinstance(parsed, dict):
             raise typer.BadParameter("expected KEY=VALUE or a JSON object", param_hint="--environment")
         env.update({str(k): str(val) for k, val in parsed.items()})
@@ -226,7 +162,7 @@ def create_transform_job(
         ("ExperimentConfig", experiment_config, "--experiment-config"),
     ):
         if value is not None:
-            req[key] = parse_structure(value, flag)
+            req[key] = load_value(value, flag)
     put(req, "BatchStrategy", batch_strategy)
     put(req, "MaxPayloadInMB", max_payload_in_mb)
     put(req, "MaxConcurrentTransforms", max_concurrent_transforms)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from inferpipe.cli.transform import absolutize_uri, parse_structure
+from inferpipe.cli.params import absolute_path, load_value
 from inferpipe.core.batch.dataprocessing import DataProcessing
 from inferpipe.core.batch.inputs import (
     InputError,
@@ -476,19 +476,19 @@ def test_retryable_classification() -> None:
 
 # CLI parsing -----------------------------------------------------------------------------------------
 def test_aws_cli_shorthand() -> None:
-    assert parse_structure("InstanceType=ml.m5.large,InstanceCount=2", "x") == {
+    assert load_value("InstanceType=ml.m5.large,InstanceCount=2", "x") == {
         "InstanceType": "ml.m5.large",
         "InstanceCount": 2,
     }
-    assert parse_structure("DataSource={S3DataSource={S3DataType=S3Prefix,S3Uri=data/}},ContentType=text/csv", "x") == {
+    assert load_value("DataSource={S3DataSource={S3DataType=S3Prefix,S3Uri=data/}},ContentType=text/csv", "x") == {
         "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "data/"}},
         "ContentType": "text/csv",
     }
-    assert parse_structure('{"A": 1}', "x") == {"A": 1}
+    assert load_value('{"A": 1}', "x") == {"A": 1}
 
 
 def test_cli_makes_local_paths_absolute(tmp_path: Path) -> None:
-    assert absolutize_uri("data/", tmp_path) == f"{tmp_path}/data/"
-    assert absolutize_uri("file://data", tmp_path) == f"file://{tmp_path}/data"
-    assert absolutize_uri("s3://b/k", tmp_path) == "s3://b/k"
-    assert absolutize_uri("/abs", tmp_path) == "/abs"
+    assert absolute_path("data/", tmp_path) == f"{tmp_path}/data/"
+    assert absolute_path("file://data", tmp_path) == f"file://{tmp_path}/data"
+    assert absolute_path("s3://b/k", tmp_path) == "s3://b/k"
+    assert absolute_path("/abs", tmp_path) == "/abs"
