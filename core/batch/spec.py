@@ -1,14 +1,12 @@
-"""The TransformJob resource: CreateTransformJob's validation, the typed spec the engine runs, and
-the Describe / List shapes; member constraints come from ``api.shapes``, the service's own rules
-are added here. Design notes: docs/batch-transform.md."""
+"""The TransformJob resource: the typed spec the engine runs, its limits and defaults, and the
+Describe / List shapes (the request is checked at the edge, in api/transform_job.py). Design
+notes: docs/batch-transform.md."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferpipe.core.api.shapes import check_request, enum_of
-from inferpipe.core.api.validation import Checker
 from inferpipe.core.batch.dataprocessing import DataProcessing
 from inferpipe.core.batch.records import MULTI_RECORD, SINGLE_RECORD
 from inferpipe.core.batch.state import TransformJobState, TransformJobStatus
@@ -24,52 +22,6 @@ DEFAULT_INVOCATION_TIMEOUT = 600
 DEFAULT_INVOCATION_RETRIES = 3
 DEFAULT_MAX_CONCURRENT = 1
 DEFAULT_BATCH_STRATEGY = MULTI_RECORD
-INSTANCE_TYPES = enum_of("TransformInstanceType")
-
-
-def validate_create_transform_job(req: dict[str, Any]) -> None:
-    """Every member constraint at once (the service model's), then the service rules (see ``Checker``)."""
-    c = Checker()
-    check_request("CreateTransformJob", req, c)
-    mct = req.get("MaxConcurrentTransforms")
-    payload = req.get("MaxPayloadInMB")
-    payload_ok = isinstance(payload, int) and not isinstance(payload, bool)
-    # The model puts no ceiling on MaxPayloadInMB; the service refuses more than 100 MB as a
-    # member constraint, so it is reported with them.
-    if payload_ok and payload > MAX_PAYLOAD_MB:
-        c.fail(payload, "maxPayloadInMB", f"Member must have value less than or equal to {MAX_PAYLOAD_MB}")
-    tin = _dict(req.get("TransformInput"))
-    tout = _dict(req.get("TransformOutput"))
-    split, content_type = _str(tin.get("SplitType")), _str(tin.get("ContentType"))
-    assemble, accept = _str(tout.get("AssembleWith")), _str(tout.get("Accept"))
-    dp = req.get("DataProcessing")
-
-    # Service rules, reported once the members are well-formed.
-    if isinstance(mct, int) and not isinstance(mct, bool) and mct and (payload is None or payload_ok):
-        effective_payload = DEFAULT_MAX_PAYLOAD_MB if payload is None else payload
-        if mct * effective_payload > MAX_CONCURRENCY_X_PAYLOAD:
-            c.rule(
-                f"MaxConcurrentTransforms ({mct}) multiplied by MaxPayloadInMB ({effective_payload}) must be less"
-                f" than or equal to {MAX_CONCURRENCY_X_PAYLOAD}."
-            )
-    source = _dict(_dict(tin.get("DataSource")).get("S3DataSource"))
-    if source.get("S3DataType") == "AugmentedManifestFile":
-        c.rule("S3DataType AugmentedManifestFile is not compatible with batch transform: use S3Prefix or ManifestFile.")
-    if source.get("S3DataType") == "Converse":
-        c.rule("S3DataType Converse is not supported for batch transform: use S3Prefix or ManifestFile.")
-    if isinstance(dp, dict) and all(isinstance(dp.get(k, ""), str) for k in ("InputFilter", "OutputFilter")):
-        for problem in DataProcessing.from_api(dp).validate(content_type, accept, split, assemble):
-            c.rule(problem.rstrip(".") + ".")
-    c.raise_if_any()
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """A member that should be a structure, or {} when it is not (its own check reports that)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

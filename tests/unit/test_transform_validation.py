@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from inferpipe.cli.params import absolute_path, load_value
+from inferpipe.core.api.transform_job import INSTANCE_TYPES, validate_create_transform_job
 from inferpipe.core.batch.dataprocessing import DataProcessing
 from inferpipe.core.batch.inputs import (
     InputError,
@@ -26,7 +27,7 @@ from inferpipe.core.batch.inputs import (
     remove_partials,
 )
 from inferpipe.core.batch.minibatch import BatchSettings, FileFailed, FileTransform, Work, output_pieces, retryable
-from inferpipe.core.batch.spec import INSTANCE_TYPES, TransformSpec, validate_create_transform_job
+from inferpipe.core.batch.spec import TransformSpec
 from inferpipe.core.containers.chain import ContainerCallError, new_session
 from inferpipe.core.containers.runtime import ContainerHandle
 from inferpipe.core.errors import ValidationException
