@@ -123,6 +123,19 @@ def run(coro: Any) -> None:
     uvloop.run(coro)
 
 
+def _refused(settings: Settings, exc: Exception) -> int:
+    """One log line for a start the daemon cannot make, and its exit code (see ``main``)."""
+    if isinstance(exc, HomeLocked):
+        code = 3
+    elif isinstance(exc, SetupError):
+        code = 2
+    else:
+        code = 5
+    plain = isinstance(exc, HomeLocked | HomeProblem | StateUnusable | SetupError)
+    log.error("%s", exc if plain or not isinstance(exc, OSError) else home_problem(settings, exc))
+    return code
+
+
 def main() -> int:
     """Exit codes: 0 stopped, 2 a setting is invalid, 3 another daemon owns the home, 4 the port
     cannot be served, 5 the home or its state cannot be used. Each failure is one log line."""
@@ -141,15 +154,8 @@ def main() -> int:
         ensure_home(settings)
         daemon_log.configure(settings)
         lock = acquire_lock(settings.lock_path)
-    except HomeLocked as exc:
-        log.error("%s", exc)
-        return 3
-    except HomeProblem as exc:
-        log.error("%s", exc)
-        return 5
-    except OSError as exc:
-        log.error("%s", home_problem(settings, exc))
-        return 5
+    except (HomeLocked, HomeProblem, OSError) as exc:
+        return _refused(settings, exc)
     identity = DaemonIdentity.of_this_process(settings.port, settings.home)
     try:
         try:
@@ -157,15 +163,8 @@ def main() -> int:
             settings.pid_path.write_text(str(os.getpid()))
             identity.save(settings.identity_path)
             daemon = Daemon(settings, identity)
-        except StateUnusable as exc:
-            log.error("%s", exc)
-            return 5
-        except SetupError as exc:
-            log.error("%s", exc)
-            return 2
-        except OSError as exc:
-            log.error("%s", home_problem(settings, exc))
-            return 5
+        except (StateUnusable, SetupError, OSError) as exc:
+            return _refused(settings, exc)
         try:
             run(daemon.run())
         except OSError as exc:

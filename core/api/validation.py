@@ -96,13 +96,7 @@ class Checker:
         if not isinstance(value, str):
             self.fail(value, path, "Member must be a string")
             return False
-        ok = True
-        if max_len is not None and len(value) > max_len:
-            self.fail(value, path, f"Member must have length less than or equal to {max_len}")
-            ok = False
-        if min_len is not None and len(value) < min_len:
-            self.fail(value, path, f"Member must have length greater than or equal to {min_len}")
-            ok = False
+        ok = self._length(value, path, min_len, max_len)
         if pattern is not None and not _full_match(pattern, value):
             self.fail(value, path, f"Member must satisfy regular expression pattern: {pattern}")
             ok = False
@@ -142,12 +136,7 @@ class Checker:
         self.fail(value, path, "Member must be a boolean")
         return False
 
-    def sequence(self, value: Any, path: str, *, min_len: int | None = None, max_len: int | None = None) -> bool:
-        if value is None:
-            return True
-        if not isinstance(value, list):
-            self.fail(value, path, "Member must be a list")
-            return False
+    def _length(self, value: str | list[Any], path: str, min_len: int | None, max_len: int | None) -> bool:
         ok = True
         if max_len is not None and len(value) > max_len:
             self.fail(value, path, f"Member must have length less than or equal to {max_len}")
@@ -156,6 +145,14 @@ class Checker:
             self.fail(value, path, f"Member must have length greater than or equal to {min_len}")
             ok = False
         return ok
+
+    def sequence(self, value: Any, path: str, *, min_len: int | None = None, max_len: int | None = None) -> bool:
+        if value is None:
+            return True
+        if not isinstance(value, list):
+            self.fail(value, path, "Member must be a list")
+            return False
+        return self._length(value, path, min_len, max_len)
 
     def structure(self, value: Any, path: str) -> bool:
         if value is None or isinstance(value, dict):
