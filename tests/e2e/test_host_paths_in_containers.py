@@ -205,19 +205,31 @@ def test_size_bombs_and_member_floods_fail_the_endpoint_naming_the_limit(
 
 
 # copies and limits -----------------------------------------------------------------------------------------
-def test_model_data_is_a_copy_and_containers_are_limited(
-    sm: Any, d: DaemonHandle, echo_image: str, tmp_path: Path
-) -> None:
+def serving_a_model_directory(
+    sm: Any, d: DaemonHandle, echo_image: str, tmp_path: Path, prefix: str
+) -> tuple[Path, str, str]:
+    """An endpoint whose first container's model data is a host directory holding weights.txt
+    "v1": the directory, the endpoint's name and that container's id."""
     model = tmp_path / "model"
     model.mkdir()
     (model / "weights.txt").write_text("v1")
     containers = echo_containers(echo_image, 2)
     containers[0]["ModelDataUrl"] = str(model)
-    name = unique("copy")
+    name = unique(prefix)
     start_endpoint(sm, name, containers)
     try:
         wait_endpoint(sm, name, timeout=60)
-        cid = d.containers_of(name, "container-1")[0]
+    except BaseException:
+        teardown(sm, name)
+        raise
+    return model, name, d.containers_of(name, "container-1")[0]
+
+
+def test_model_data_is_a_copy_and_containers_are_limited(
+    sm: Any, d: DaemonHandle, echo_image: str, tmp_path: Path
+) -> None:
+    model, name, cid = serving_a_model_directory(sm, d, echo_image, tmp_path, "copy")
+    try:
 
         def seen() -> str:
             return docker("exec", cid, "cat", "/opt/ml/model/weights.txt").stdout
@@ -244,16 +256,8 @@ def test_model_data_is_a_copy_and_containers_are_limited(
 def test_after_a_daemon_restart_the_copy_running_containers_mount_stays_pinned(
     sm: Any, d: DaemonHandle, echo_image: str, tmp_path: Path
 ) -> None:
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "weights.txt").write_text("v1")
-    containers = echo_containers(echo_image, 2)
-    containers[0]["ModelDataUrl"] = str(model)
-    name = unique("pinned")
-    start_endpoint(sm, name, containers)
+    model, name, cid = serving_a_model_directory(sm, d, echo_image, tmp_path, "pinned")
     try:
-        wait_endpoint(sm, name, timeout=60)
-        cid = d.containers_of(name, "container-1")[0]
         d.stop()
         (model / "weights.txt").write_text("v2")  # the source changes while no daemon runs
         d.start()
