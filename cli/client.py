@@ -156,10 +156,18 @@ def daemon_command() -> list[str]:
 def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
     """Start a detached daemon for this home and return its status once it answers."""
     client = ApiClient(settings.url, home=settings.home)
-    ping = client.ping()
-    if ping is not None:
+
+    def status_of_ours() -> dict[str, Any] | None:
+        """The daemon's status when this home's daemon answers; None while nothing does."""
+        ping = client.ping()
+        if ping is None:
+            return None
         _check_home(ping, settings)
         return client.call("Status", prefix="Inferpipe")
+
+    status = status_of_ours()
+    if status is not None:
+        return status
     ensure_home(settings)
     # The daemon writes (and rotates) daemon.log itself; its stdout/stderr only catch a crash
     # before logging starts, so they go to a file emptied at every start.
@@ -182,10 +190,9 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
             raise DaemonStartFailed(f"Cannot run the inferpipe daemon ({' '.join(daemon_command())}): {exc}") from None
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        ping = client.ping()
-        if ping is not None:
-            _check_home(ping, settings)
-            return client.call("Status", prefix="Inferpipe")
+        status = status_of_ours()
+        if status is not None:
+            return status
         code = proc.poll()
         if code is not None:
             raise DaemonStartFailed(
@@ -200,7 +207,7 @@ def start_daemon(settings: Settings, wait: float = 20.0) -> dict[str, Any]:
 def _start_failure(settings: Settings, offset: int) -> str:
     """What the daemon said when it gave up: its last error line, in what it printed before its
     log was set up or in this run's part of the log."""
-    lines = (daemon_log.crash_text(settings) or "").strip().splitlines()
+    lines = daemon_log.crash_text(settings).strip().splitlines()
     if not lines:
         try:
             with settings.log_path.open("rb") as fh:

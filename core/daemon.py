@@ -80,15 +80,8 @@ class Daemon:
             container_timeout=float(os.environ.get("INFERPIPE_CONTAINER_TIMEOUT", "60")),
             shutdown=self._shutdown_op,
         )
-        self.store = self.engine.store
-        self.metrics = self.engine.metrics
-        self.launcher = self.engine.launcher
-        self.router = self.engine.router
-        self.endpoints = self.engine.endpoints
-        self.service = self.engine.service
-        self.transforms = self.engine.transforms
         if identity is not None:
-            self.service.status_extra["instanceId"] = identity.instance_id
+            self.engine.service.status_extra["instanceId"] = identity.instance_id
         self.stopping = asyncio.Event()
 
     async def _shutdown_op(self, _req: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +89,8 @@ class Daemon:
         return {"stopping": True}
 
     async def run(self) -> None:
-        app = build_app(self.service, self.engine.operations, self.router, self.metrics, self.policy)
+        engine = self.engine
+        app = build_app(engine.service, engine.operations, engine.router, engine.metrics, self.policy)
         runner = GuardedAppRunner(app, self.settings, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)

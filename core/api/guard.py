@@ -14,7 +14,7 @@ from aiohttp import web
 from inferpipe.core import credentials
 from inferpipe.core.api.sigv4 import AuthError, Verifier, path_of, query_pairs
 from inferpipe.core.config import Settings
-from inferpipe.core.errors import SageMakerError, UnknownOperationException, ValidationError, ValidationException
+from inferpipe.core.errors import SageMakerError, UnknownOperationException
 
 log = logging.getLogger("inferpipe.auth")
 
@@ -113,7 +113,7 @@ class Policy:
     def origin_allowed(self, origin: str) -> bool:
         return origin.lower().rstrip("/") in self.allowed_origins
 
-    async def admit(self, request: web.Request, rest: bool) -> web.StreamResponse | None:
+    async def admit(self, request: web.Request) -> web.StreamResponse | None:
         """None to let the request through; a response (a CORS preflight's) to answer with.
         Raises the SageMakerError to refuse it with."""
         host = request.headers.get("Host")
@@ -139,11 +139,8 @@ class Policy:
             return None
         query = query_pairs(request.rel_url.raw_query_string)
         claim = self.verifier.inspect(request.headers, query)
-        try:
-            body = await request.read()  # kept by aiohttp: the handler's read() gets the same bytes
-        except web.HTTPRequestEntityTooLarge:
-            too_big = ValidationError if rest else ValidationException
-            raise too_big(f"The request body exceeds the daemon's limit of {request.client_max_size} bytes.") from None
+        # already read, within its limits, by the body limits' middleware (http_limits.body_guard)
+        body = await request.read()
         self.verifier.verify(claim, request.method, path_of(request.raw_path), query, request.headers, body)
         return None
 
@@ -166,7 +163,7 @@ def middleware(policy: Policy, render: Render) -> Callable[[web.Request, Handler
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         rest = request.path.startswith("/endpoints/")
         try:
-            response = await policy.admit(request, rest)
+            response = await policy.admit(request)
         except SageMakerError as exc:
             if rest and isinstance(exc, AuthError):
                 exc.status = exc.rest_status

@@ -8,7 +8,6 @@ import logging
 import uuid
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -19,7 +18,7 @@ from inferpipe.core.api.operations import Operations
 from inferpipe.core.api.request_body import decode_request
 from inferpipe.core.api.service import SageMakerService
 from inferpipe.core.daemon_log import one_line
-from inferpipe.core.errors import InternalFailure, SageMakerError, SerializationException, ValidationError
+from inferpipe.core.errors import InternalFailure, SageMakerError
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.router import MAX_REQUEST_BYTES, Invocation, Router
 
@@ -89,10 +88,7 @@ def build_app(
         target = request.headers.get("X-Amz-Target", "")
         try:
             handler = operations.handler(target)
-            try:
-                raw = await request.read()
-            except (aiohttp.ClientPayloadError, ConnectionError) as exc:
-                raise SerializationException(f"The request body could not be read: {exc}") from None
+            raw = await request.read()  # already read, within its limits, by body_guard
             payload = decode_request(raw, service.settings.max_request_depth)
             result = await handler(payload)
             body = json.dumps(result).encode()
@@ -109,10 +105,7 @@ def build_app(
         request_id = str(uuid.uuid4())
         h = request.headers
         try:
-            try:
-                body = await request.read()
-            except (aiohttp.ClientPayloadError, ConnectionError) as exc:
-                raise ValidationError(f"The request body could not be read: {exc}") from None
+            body = await request.read()  # already read, within its limits, by body_guard
             invocation = Invocation(
                 endpoint=request.match_info["name"],
                 body=body,
@@ -127,12 +120,6 @@ def build_app(
             result = await router.invoke(invocation)
         except SageMakerError as exc:
             return _error_response(exc, rest=True, request_id=request_id)
-        except web.HTTPRequestEntityTooLarge:
-            return _error_response(
-                ValidationError(f"Request payload exceeds the maximum of {MAX_REQUEST_BYTES} bytes (6 MB)."),
-                rest=True,
-                request_id=request_id,
-            )
         headers = {
             "x-Amzn-Invoked-Production-Variant": result.variant,
             "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes or "",

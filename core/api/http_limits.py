@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_protocol import RequestHandler
 
 from inferpipe.core.config import Settings
-from inferpipe.core.errors import SageMakerError, ValidationError, ValidationException
+from inferpipe.core.errors import SageMakerError, SerializationException, ValidationError, ValidationException
 from inferpipe.core.serving.router import MAX_REQUEST_BYTES
 
 log = logging.getLogger("inferpipe.http")
@@ -180,6 +180,11 @@ def body_guard(settings: Settings, render: ErrorRenderer) -> Middleware:
                     await limited.read()
         except web.HTTPRequestEntityTooLarge:
             return render(too_large(None), runtime)
+        except (ClientPayloadError, ConnectionError) as exc:  # the client broke off or garbled the body
+            unreadable = ValidationError if runtime else SerializationException
+            response = render(unreadable(f"The request body could not be read: {exc}"), runtime)
+            response.force_close()
+            return response
         except TimeoutError:
             _SLOW_BODY.note(settings.body_timeout)
             error = RequestBodyTimeout(
