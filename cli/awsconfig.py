@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shlex
 from pathlib import Path
 
-from inferpipe.core.credentials import Credentials
+from inferpipe.core.credentials import Credentials, write_atomic
 
 # A session token left in the shell from real AWS would be sent along with these keys.
 STALE_VARIABLES = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -80,18 +79,9 @@ def replace_sections(text: str, sections: dict[str, str]) -> str:
 
 
 def write(path: Path, text: str, mode: int) -> None:
-    """Replace `path` with `text` in one step (a temporary file renamed over it), with `mode`
-    from the temporary file's creation on."""
+    """Replace `path` with `text` in one step, with `mode` from the new file's creation on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode)
 
 
 def write_profile(profile: str, url: str, creds: Credentials) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@ Standard library only: the CLI's fast path imports this module. Design notes: do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -89,18 +90,27 @@ def load(home: Path) -> Credentials | None:
         return None
 
 
-def _write_new(path: Path, creds: Credentials) -> None:
-    """Write a fresh file next to `path` with mode 0600 from its first byte (O_CREAT|O_EXCL with
-    the mode, so no window where it is readable by others), then move it into place."""
+def write_atomic(path: Path, text: str, mode: int = OWNER_ONLY) -> None:
+    """Replace `path` with `text` in one step: a fresh file next to it, with `mode` from its first
+    byte (O_CREAT|O_EXCL with the mode, so there is no window where others can read it), renamed
+    over `path`. A reader never sees half of it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.fchmod(fd, OWNER_ONLY)  # the umask can only remove bits; make it exactly 0600
-        os.write(fd, (json.dumps(creds.as_json(), indent=2) + "\n").encode())
+        os.fchmod(fd, mode)  # the umask can only remove bits; make it exactly `mode`
+        os.write(fd, text.encode())
         os.fsync(fd)
-    finally:
         os.close(fd)
-    os.replace(tmp, path)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_new(path: Path, creds: Credentials) -> None:
+    write_atomic(path, json.dumps(creds.as_json(), indent=2) + "\n")
 
 
 class InsecureCredentials(Exception):

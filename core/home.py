@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from inferpipe.core.config import Settings
+from inferpipe.core.credentials import write_atomic
 
 log = logging.getLogger("inferpipe.home")
 
@@ -87,12 +88,4 @@ def open_private(path: Path, settings: Settings) -> BinaryIO:
 
 def write_private(path: Path, text: str) -> None:
     """Write a small file owner-only and atomically (a reader never sees half of it)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, PRIVATE_FILE)
