@@ -75,13 +75,7 @@ class Bench:
 
     def call(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
         """A raw JSON 1.1 call (boto3 drops fields its model does not know, like InferpipeInstances)."""
-        resp = httpx.post(
-            self.daemon.url,
-            content=json.dumps(body),
-            headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
-            timeout=30,
-            auth=self.daemon.auth,
-        )
+        resp = self.daemon.raw_call(target, json.dumps(body).encode())
         data: dict[str, Any] = resp.json()
         if resp.status_code >= 300:
             raise RuntimeError(f"{target}: {data}")

@@ -66,12 +66,12 @@ def logs(
 ) -> None:
     """Print the daemon's log ($INFERPIPE_HOME/daemon.log, and its rotated daemon.log.N files)."""
     settings = STATE.settings
-    if not daemon_log.log_files(settings) and not daemon_log.crash_text(settings):
+    crash = daemon_log.crash_text(settings)
+    if not daemon_log.log_files(settings) and not crash:
         print(f"No log yet at {settings.log_path}.", file=sys.stderr)
         raise typer.Exit(1)
     lines = daemon_log.tail(settings, tail)
     sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
-    crash = daemon_log.crash_text(settings)
     if crash:  # printed outside the log: a crash before logging started, or of the interpreter
         sys.stdout.write(f"--- {daemon_log.stderr_path(settings)} ---\n{crash}\n")
     if follow:

@@ -62,18 +62,20 @@ def allowed(uri: str, member: str, policy: HostPathPolicy) -> Path:
         raise ValidationException(str(exc)) from None
 
 
-def output_root(uri: str, policy: HostPathPolicy) -> Path:
-    """The resolved S3OutputPath for a running job; an InputError if it is no longer allowed."""
+def job_path(uri: str, member: str, policy: HostPathPolicy) -> Path:
+    """A running job's resolved S3Uri or S3OutputPath; an InputError if it is no longer allowed."""
     try:
-        return allowed(uri, "S3OutputPath", policy)
+        return allowed(uri, member, policy)
     except ValidationException as exc:
         raise InputError(f"ClientError: {exc.message}") from None
 
 
-def check_input_exists(uri: str, data_type: str, policy: HostPathPolicy | None = None) -> None:
-    path = local_path(uri, "TransformInput.DataSource.S3DataSource.S3Uri")
-    if policy is not None:
-        path = allowed(uri, "TransformInput.DataSource.S3DataSource.S3Uri", policy)
+def output_root(uri: str, policy: HostPathPolicy) -> Path:
+    return job_path(uri, "S3OutputPath", policy)
+
+
+def check_input_exists(uri: str, data_type: str, policy: HostPathPolicy) -> None:
+    path = allowed(uri, "TransformInput.DataSource.S3DataSource.S3Uri", policy)
     if data_type == "ManifestFile":
         if not path.is_file():
             raise ValidationException(f"The manifest file {uri!r} does not exist or is not a regular file.")
@@ -84,10 +86,7 @@ def check_input_exists(uri: str, data_type: str, policy: HostPathPolicy | None =
 def list_inputs(uri: str, data_type: str, policy: HostPathPolicy | None = None) -> list[InputFile]:
     """Every input file of the job, sorted by key. Runs in a worker thread (it walks directories)."""
     policy = policy or hostpaths.default_policy()
-    try:
-        path = allowed(uri, "S3Uri", policy)
-    except ValidationException as exc:
-        raise InputError(f"ClientError: {exc.message}") from None
+    path = job_path(uri, "S3Uri", policy)
     files = _from_manifest(path, uri, policy) if data_type == "ManifestFile" else _from_prefix(path, policy)
     if not files:
         raise InputError(

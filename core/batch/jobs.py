@@ -301,10 +301,10 @@ class TransformManager:
         except InputError as exc:
             status, reason = TransformJobStatus.FAILED, str(exc)
         except RuntimeProblem as exc:
-            status, reason = TransformJobStatus.FAILED, failure_reason(str(exc), prefix="InternalServerError")
+            status, reason = TransformJobStatus.FAILED, f"InternalServerError: {exc}"
         except Exception as exc:  # noqa: BLE001 - a job must always end with a status
             log.exception("transform job %s failed", spec.name)
-            status, reason = TransformJobStatus.FAILED, failure_reason(repr(exc), prefix="InternalServerError")
+            status, reason = TransformJobStatus.FAILED, f"InternalServerError: {exc!r}"
         finally:
             reporter.cancel()
             job.fleet = None
@@ -314,7 +314,7 @@ class TransformManager:
                 log.exception("transform job %s: cleanup failed", spec.name)
             job.progress.finished = job.progress.finished or time.time()
             job.state.end_time = round(time.time(), 3)
-            reason = failure_reason(reason) if reason else None
+            reason = failure_reason(reason) if reason else None  # the one cut every ending gets
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
             log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
@@ -473,7 +473,7 @@ class TransformManager:
 
 class JobFailed(Exception):
     def __init__(self, kind: str, text: str) -> None:
-        super().__init__(failure_reason(text, prefix=kind))
+        super().__init__(f"{kind}: {text}")  # cut to the FailureReason limit where the job ends
 
 
 def _fleet_text(exc: FleetStartError) -> str:

@@ -9,11 +9,10 @@ from typing import Any
 
 from inferpipe.core.batch.dataprocessing import DataProcessing
 from inferpipe.core.batch.records import MULTI_RECORD, SINGLE_RECORD
-from inferpipe.core.batch.state import TransformJobState, TransformJobStatus
+from inferpipe.core.batch.state import TransformJobState
 from inferpipe.core.store import Record
 
 KIND = "transform-job"
-STATUSES = [s.value for s in TransformJobStatus]
 
 DEFAULT_MAX_PAYLOAD_MB = 6
 MAX_PAYLOAD_MB = 100
