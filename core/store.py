@@ -430,9 +430,13 @@ class Store:
                 (name, json.dumps(spec), time.time()),
             )
 
-    def alarms(self) -> list[dict[str, Any]]:
+    def alarms(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every alarm, or the one named (a bake evaluates its alarms every tick: one row each)."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM alarms ORDER BY name").fetchall()
+            if name is None:
+                rows = self._db.execute("SELECT * FROM alarms ORDER BY name").fetchall()
+            else:
+                rows = self._db.execute("SELECT * FROM alarms WHERE name = ?", (name,)).fetchall()
         return [
             {"spec": json.loads(r["spec"]), "state": r["state"], "reason": r["state_reason"], "updated": r["updated"]}
             for r in rows

@@ -262,7 +262,7 @@ class FleetLauncher:
     @staticmethod
     async def ping(session: aiohttp.ClientSession, url: str) -> bool:
         try:
-            async with session.get(f"{url}/ping", timeout=aiohttp.ClientTimeout(total=PING_TIMEOUT)) as resp:
+            async with session.get(f"{url}/ping") as resp:  # the session's timeout is PING_TIMEOUT
                 await resp.read()
                 return resp.status == 200
         except (TimeoutError, aiohttp.ClientError, OSError):
@@ -297,12 +297,14 @@ class FleetLauncher:
     async def stop(self, fleet: Fleet, timeout: float | None = None) -> None:
         await self.stop_fleets([fleet], timeout)
 
-    async def stop_fleets(self, fleets: list[Fleet], timeout: float | None = None) -> None:
-        """Forget the fleets and stop all their instances together."""
-        instances = [i for f in fleets for i in f.instances]
+    async def stop_fleets(
+        self, fleets: list[Fleet], timeout: float | None = None, extra: list[InstanceHandle] | None = None
+    ) -> None:
+        """Forget the fleets and stop all their instances, and ``extra`` handles, together."""
+        handles = [i.handle for f in fleets for i in f.instances] + (extra or [])
         for fleet in fleets:
             self.forget(fleet)
-        await self.stop_instances(instances, timeout)
+        await self.stop_handles(handles, timeout)
         # only once their containers are gone: if stopping failed, the data stays pinned (kept, not lost)
         for fleet in fleets:
             self.release_model_data(fleet)

@@ -48,7 +48,7 @@ class Alarms:
     def evaluate(self, name: str, now: float | None = None) -> tuple[str, str]:
         """(StateValue, reason) of one alarm now. Every evaluated period must breach (N of N);
         periods without data do not breach, as CloudWatch's default missing-data treatment."""
-        alarm = next((a for a in self.store.alarms() if a["spec"]["AlarmName"] == name), None)
+        alarm = next(iter(self.store.alarms(name)), None)
         if alarm is None:
             raise ValidationException(f"Alarm {name} does not exist: create it with inferpipe put-metric-alarm.")
         spec = alarm["spec"]

@@ -184,7 +184,7 @@ class Deployments:
                 green_route = EndpointRoute(
                     name,
                     specs[0].model.mode,
-                    [VariantRoute(s.name, s.weight, [(self.green[name][s.name], 1.0)]) for s in specs],
+                    [VariantRoute(s.name, s.weight, self.green[name][s.name]) for s in specs],
                 )
                 shares, bake = traffic_steps(policy, sum(s.instance_count for s in specs))
                 for step, share in enumerate(shares, 1):

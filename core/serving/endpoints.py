@@ -27,7 +27,6 @@ from inferpipe.core.timing import Timing
 log = logging.getLogger("inferpipe.endpoints")
 
 KIND = "endpoint"
-STATUSES = [s.value for s in EndpointStatus]
 
 
 def variant_specs(config: dict[str, Any], models: dict[str, dict[str, Any]]) -> list[VariantSpec]:
@@ -212,7 +211,7 @@ class EndpointManager:
             EndpointRoute(
                 name=name,
                 mode=mode,
-                variants=[VariantRoute(s.name, s.weight, [(fleets[s.name], 1.0)]) for s in specs if s.name in fleets],
+                variants=[VariantRoute(s.name, s.weight, fleets[s.name]) for s in specs if s.name in fleets],
             )
         )
 
@@ -250,11 +249,7 @@ class EndpointManager:
                 for h in handles
                 if h.owner_kind == KIND and h.owner == name and (h.variant, h.generation, h.index) not in serving
             ]
-            for fleet in fleets:
-                self.launcher.forget(fleet)
-            await self.launcher.stop_handles([i.handle for i in instances] + leftovers)
-            for fleet in fleets:  # only once their containers are gone
-                self.launcher.release_model_data(fleet)
+            await self.launcher.stop_fleets(fleets, extra=leftovers)
             rec = self.store.get(KIND, name)
             if rec is not None:
                 self.store.delete(KIND, name)

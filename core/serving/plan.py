@@ -25,7 +25,6 @@ class StopReason(StrEnum):
     OTHER_GENERATION = "other generation"  # not the fleet the endpoint serves
     UNKNOWN_VARIANT = "unknown variant"  # a variant the endpoint's config no longer has
     NOT_SERVING = "not serving"  # the endpoint is Creating (started afresh) or Failed
-    SURPLUS = "surplus"  # more instances than the desired count
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -49,16 +49,9 @@ class InvocationResult:
 class VariantRoute:
     name: str
     weight: float
-    # (fleet, share of this variant's traffic); two entries while blue/green shift traffic
-    targets: list[tuple[Fleet, float]] = field(default_factory=list)
-
-    def pick_fleet(self) -> Fleet | None:
-        live = [(f, s) for f, s in self.targets if s > 0 and f.healthy_instances()]
-        if not live:
-            return None
-        if len(live) == 1:
-            return live[0][0]
-        return random.choices([f for f, _ in live], weights=[s for _, s in live])[0]
+    # The fleet serving this variant. Blue/green shifts traffic between whole routes
+    # (EndpointRoute.green), so a variant never splits its own traffic.
+    fleet: Fleet | None = None
 
 
 @dataclass
@@ -182,7 +175,7 @@ class Router:
         # An instance that refuses the connection before container 1 saw the request is taken out
         # of rotation and the request goes to another one: nothing was processed, so it is safe.
         async def on_some_instance(_n: int) -> InvocationResult:
-            fleet = variant.pick_fleet()
+            fleet = variant.fleet
             instance = fleet.pick() if fleet else None
             if fleet is None or instance is None:
                 raise ServiceUnavailable(
