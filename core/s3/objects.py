@@ -70,6 +70,16 @@ class S3Objects:
             return from_boto(uri, exc, head=True).code != "NoSuchKey"
         return True
 
+    def open(self, uri: S3Uri, progress: Progress | None = None) -> tuple[ObjectInfo, ObjectReader]:
+        """The object's metadata (from the GET itself, so it describes exactly the bytes that
+        follow) and a binary reader of its body; close the reader when done with it."""
+        try:
+            response = self.client.get_object(Bucket=uri.bucket, Key=uri.key)
+        except (ClientError, BotoCoreError) as exc:
+            raise from_boto(uri, exc) from exc
+        info = _info(uri, response)
+        return info, ObjectReader(info, response["Body"], progress)
+
     def iter_object(self, uri: S3Uri, chunk_size: int = CHUNK) -> tuple[ObjectInfo, Iterator[bytes]]:
         """The object's metadata (read from the GET itself, so it describes exactly the bytes that
         follow) and an iterator of its bytes; the iterator closes the connection when done."""
@@ -120,6 +130,38 @@ class S3Objects:
             self.client.put_object(Bucket=uri.bucket, Key=uri.key, Body=data)
         except (ClientError, BotoCoreError) as exc:
             raise from_boto(uri, exc) from exc
+
+
+class ObjectReader:
+    """A GET's body as a binary file: every failure is an S3Error, `progress` hears the running
+    total, and a body shorter than its Content-Length is an error, not a silent truncation."""
+
+    def __init__(self, info: ObjectInfo, body: Any, progress: Progress | None = None) -> None:
+        self.info = info
+        self._body = body
+        self.progress = progress
+        self.received = 0
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._body.read(None if size is None or size < 0 else size)
+        except (ClientError, BotoCoreError) as exc:
+            raise from_boto(self.info.uri, exc) from exc
+        self.received += len(data)
+        if self.progress is not None and data:
+            self.progress(self.received)
+        if not data and self.received != self.info.size and (size is None or size != 0):
+            raise S3Error(self.info.uri, "IncompleteBody", f"received {self.received} of {self.info.size} bytes")
+        return bytes(data)
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> ObjectReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class MultipartWriter:
