@@ -18,6 +18,7 @@ import aiohttp
 from inferpipe.core.batch.dataprocessing import DataProcessing, DataProcessingError, process_record
 from inferpipe.core.batch.inputs import CountingReader, InputFile, open_input
 from inferpipe.core.batch.records import (
+    MULTI_RECORD,
     SINGLE_RECORD,
     Batch,
     RecordFormatError,
@@ -25,6 +26,7 @@ from inferpipe.core.batch.records import (
     ResponseSplitError,
     assemble,
     iter_batches,
+    iter_line_batches,
     iter_records,
     split_response_records,
 )
@@ -105,8 +107,17 @@ class BatchReader:
             raise FileFailed(f"{self.file.relative}: cannot open the input file: {exc.strerror or exc}") from exc
         self._stream = stream
         strategy = SINGLE_RECORD if s.split_type == "None" else s.strategy
+        if strategy == MULTI_RECORD and s.split_type == "Line" and s.data_processing.is_default:
+            self._batches = self._counted(iter_line_batches(stream, limit))
+            return
         records = self._filtered(iter_records(stream, s.split_type))
         self._batches = iter_batches(records, strategy, limit, split_type=s.split_type)
+
+    def _counted(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        for batch in batches:
+            self.records_read += batch.count
+            self.consumed += len(batch.payload)
+            yield batch
 
     def _filtered(self, records: Iterator[bytes]) -> Iterator[bytes]:
         dp = self.settings.data_processing
