@@ -17,6 +17,7 @@ import aiohttp
 
 from inferpipe.core.batch.dataprocessing import DataProcessing, DataProcessingError, process_record
 from inferpipe.core.batch.inputs import CountingReader, InputFile, open_input
+from inferpipe.core.batch.pool import ChainPool
 from inferpipe.core.batch.records import (
     MULTI_RECORD,
     SINGLE_RECORD,
@@ -317,27 +318,29 @@ class FileTransform:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        containers: Sequence[ContainerHandle],
+        containers: Sequence[ContainerHandle] | ChainPool,
         file: InputFile,
         final: Path,
         partial: Path,
         settings: BatchSettings,
     ) -> None:
         self.session = session
-        self.containers = containers
+        # a bare chain (one instance) gets a pool of its own; a job passes the pool of all its instances
+        self.pool = (
+            containers if isinstance(containers, ChainPool) else ChainPool([containers], settings.max_concurrent)
+        )
         self.file = file
         self.settings = settings
         self.reader = BatchReader(file, settings)
         self.writer = OutputWriter(final, partial)
         self.records_done = 0
         self.bytes_done = 0  # input bytes (on disk) whose records are written
-        self._slots = asyncio.Semaphore(settings.max_concurrent)
 
     async def _one(self, work: Work) -> list[bytes]:
         s = self.settings
-        async with self._slots:
+        async with self.pool.slot() as chain:
             try:
-                body, content_type = await call_with_retries(self.session, self.containers, work.payload, s)
+                body, content_type = await call_with_retries(self.session, chain, work.payload, s)
             except ContainerCallError as exc:
                 raise FileFailed(f"{self.file.relative}: {work.where()}: {explain(exc)}") from exc
         work.payload = b""  # the request body is no longer needed; keep the window's memory small
@@ -353,8 +356,10 @@ class FileTransform:
 
     async def run(self) -> None:
         window: deque[tuple[Work, asyncio.Task[list[bytes]]]] = deque()
-        limit = 2 * self.settings.max_concurrent
+        limit = 2 * self.pool.size
         ready: deque[Work] = deque()
+        loop = asyncio.get_running_loop()
+        reading: asyncio.Task[list[Work]] | None = None
         eof = False
         try:
             await asyncio.to_thread(self.reader.open)
@@ -362,16 +367,20 @@ class FileTransform:
                 await asyncio.to_thread(self.writer.open)
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+            reading = loop.create_task(asyncio.to_thread(self.reader.take))
             while True:
                 while len(window) < limit:
                     if not ready:
-                        if eof:
+                        if eof or reading is None:
                             break
-                        group = await asyncio.to_thread(self.reader.take)
+                        group = await reading
+                        reading = None
                         if not group:
                             eof = True
                             break
                         ready.extend(group)
+                        # read the next group while these are in flight, so no request waits on the disk
+                        reading = loop.create_task(asyncio.to_thread(self.reader.take))
                     work = ready.popleft()
                     window.append((work, asyncio.get_running_loop().create_task(self._one(work))))
                 if not window:
@@ -389,9 +398,10 @@ class FileTransform:
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
         except BaseException:
-            for _, task in window:
+            tasks = [t for _, t in window] + ([reading] if reading is not None else [])
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*(t for _, t in window), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.shield(asyncio.to_thread(self.writer.discard))
             raise
         finally:

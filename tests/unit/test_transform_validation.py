@@ -27,6 +27,7 @@ from inferpipe.core.batch.inputs import (
     remove_partials,
 )
 from inferpipe.core.batch.minibatch import BatchSettings, FileFailed, FileTransform, Work, output_pieces, retryable
+from inferpipe.core.batch.pool import ChainPool
 from inferpipe.core.batch.spec import TransformSpec
 from inferpipe.core.containers.chain import ContainerCallError, new_session
 from inferpipe.core.containers.runtime import ContainerHandle
@@ -493,3 +494,35 @@ def test_cli_makes_local_paths_absolute(tmp_path: Path) -> None:
     assert absolute_path("file://data", tmp_path) == f"file://{tmp_path}/data"
     assert absolute_path("s3://b/k", tmp_path) == "s3://b/k"
     assert absolute_path("/abs", tmp_path) == "/abs"
+
+
+def test_one_file_keeps_two_instances_busy_in_order(tmp_path: Path) -> None:
+    """A job's instances share its files' mini-batches: one file on two instances uses both, with
+    MaxConcurrentTransforms bounding each instance, and the output stays in input order."""
+    data = b"".join(b"%d,%s\n" % (i, b"y" * (i % 30)) for i in range(600))
+
+    async def main() -> None:
+        chains = [FakeChain(), FakeChain()]
+        for chain in chains:
+            await chain.start()
+        try:
+            s = settings(strategy="MultiRecord", max_concurrent=2, max_payload_bytes=256)
+            pool = ChainPool([c.handles for c in chains], s.max_concurrent)
+            src = tmp_path / "in.csv"
+            src.write_bytes(data)
+            final = tmp_path / "out" / "in.csv.out"
+            session = new_session()
+            try:
+                file = InputFile(src, "in.csv", len(data))
+                ft = FileTransform(session, pool, file, final, partial_file(final, "j"), s)
+                await ft.run()
+            finally:
+                await session.close()
+            assert final.read_bytes() == data
+            assert all(c.calls > 0 for c in chains), [c.calls for c in chains]
+            assert all(c.peak <= 2 for c in chains)
+        finally:
+            for chain in chains:
+                await chain.close()
+
+    asyncio.run(main())
