@@ -381,16 +381,22 @@ class FileTransform:
                         ready.extend(group)
                         # read the next group while these are in flight, so no request waits on the disk
                         reading = loop.create_task(asyncio.to_thread(self.reader.take))
+                    if window and self.pool.window_full():
+                        break  # write this file's head first: waiting for room its own writes free would hang
+                    await self.pool.reserve()
                     work = ready.popleft()
-                    window.append((work, asyncio.get_running_loop().create_task(self._one(work))))
+                    window.append((work, loop.create_task(self._one(work))))
                 if not window:
                     break
                 work, task = window.popleft()
-                pieces = await task
                 try:
-                    await self.writer.write(pieces)
-                except OSError as exc:
-                    raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+                    pieces = await task
+                    try:
+                        await self.writer.write(pieces)
+                    except OSError as exc:
+                        raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+                finally:
+                    self.pool.release()
                 self.records_done += work.count
                 self.bytes_done = work.end
             try:
@@ -398,6 +404,7 @@ class FileTransform:
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
         except BaseException:
+            self.pool.release(len(window))
             tasks = [t for _, t in window] + ([reading] if reading is not None else [])
             for task in tasks:
                 task.cancel()

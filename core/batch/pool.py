@@ -26,6 +26,21 @@ class ChainPool:
             for chain in chains:
                 self._free.put_nowait(chain)
         self.size = len(chains) * per_chain
+        # Mini-batches held in the reorder windows of all the files in progress together: 2 per slot,
+        # what one file per instance with a window of 2 x MaxConcurrentTransforms held before the
+        # instances shared files; more instances must not multiply each file's window as well.
+        self._window = asyncio.Semaphore(2 * self.size)
+
+    def window_full(self) -> bool:
+        return self._window.locked()
+
+    async def reserve(self) -> None:
+        """Room for one more mini-batch in a reorder window; waits while the other files hold it all."""
+        await self._window.acquire()
+
+    def release(self, count: int = 1) -> None:
+        for _ in range(count):
+            self._window.release()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Chain]:

@@ -526,3 +526,46 @@ def test_one_file_keeps_two_instances_busy_in_order(tmp_path: Path) -> None:
                 await chain.close()
 
     asyncio.run(main())
+
+
+def test_files_sharing_a_pool_hold_at_most_two_mini_batches_per_slot(tmp_path: Path) -> None:
+    """Several files at once on a shared pool: together their reorder windows never hold more than
+    2 mini-batches per slot, and every file still completes in order (no file waits on room only its
+    own writes would free)."""
+    datas = [b"".join(b"f%d-%d\n" % (f, i) for i in range(300)) for f in range(3)]
+
+    async def main() -> None:
+        chain = FakeChain()
+        await chain.start()
+        try:
+            s = settings(strategy="SingleRecord", max_concurrent=2)
+            pool = ChainPool([chain.handles], s.max_concurrent)
+            peak = 0
+            reserve = pool.reserve
+
+            async def counting_reserve() -> None:
+                nonlocal peak
+                await reserve()
+                peak = max(peak, 2 * pool.size - pool._window._value)
+
+            pool.reserve = counting_reserve  # type: ignore[method-assign]
+            session = new_session()
+            try:
+                runs = []
+                for n, data in enumerate(datas):
+                    src = tmp_path / f"in{n}.csv"
+                    src.write_bytes(data)
+                    final = tmp_path / "out" / f"in{n}.csv.out"
+                    file = InputFile(src, src.name, len(data))
+                    runs.append(FileTransform(session, pool, file, final, partial_file(final, "j"), s).run())
+                await asyncio.gather(*runs)
+            finally:
+                await session.close()
+            for n, data in enumerate(datas):
+                assert (tmp_path / "out" / f"in{n}.csv.out").read_bytes() == data
+            assert 1 < peak <= 2 * pool.size
+            assert pool._window._value == 2 * pool.size  # every reservation was given back
+        finally:
+            await chain.close()
+
+    asyncio.run(main())
