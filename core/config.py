@@ -70,6 +70,8 @@ DEFAULT_MAX_MODEL_DATA_MEMBERS = 100_000
 # Threads count as pids: a model server with a few workers of a few dozen threads each fits easily,
 # a fork bomb does not.
 DEFAULT_CONTAINER_PIDS = 4096
+# 8 MiB parts: boto3's own default; S3 allows 5 MiB to 5 GiB and at most 10,000 parts (80 GB here).
+DEFAULT_S3_PART_SIZE = 8 * MiB
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -107,6 +109,15 @@ class Settings:
     max_model_data_members: int = DEFAULT_MAX_MODEL_DATA_MEMBERS
     container_memory: int | None = None  # None: derived from the instance type
     container_pids: int = DEFAULT_CONTAINER_PIDS
+    # S3 (core/s3/): all optional; unset, boto3's standard AWS configuration decides
+    s3_profile: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_session_token: str | None = None
+    s3_max_connections: int = 10
+    s3_part_size: int = DEFAULT_S3_PART_SIZE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -143,6 +154,7 @@ class Settings:
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
+            **_s3_from_env(),
         )
 
     @property
@@ -209,3 +221,30 @@ def _size(name: str, default: int | None, *, units: bool = True) -> int | None:
 
 def _count(name: str, default: int) -> int:
     return _size(name, default, units=False) or default
+
+
+def _s3_from_env() -> dict[str, object]:
+    def opt(name: str) -> str | None:
+        return os.environ.get(name, "").strip() or None
+
+    key, secret = opt("INFERPIPE_S3_ACCESS_KEY_ID"), opt("INFERPIPE_S3_SECRET_ACCESS_KEY")
+    if bool(key) != bool(secret):
+        raise ConfigError(
+            "INFERPIPE_S3_ACCESS_KEY_ID and INFERPIPE_S3_SECRET_ACCESS_KEY go together: set both, or neither"
+            " (then INFERPIPE_S3_PROFILE or the standard AWS configuration gives the S3 credentials)."
+        )
+    if key and opt("INFERPIPE_S3_PROFILE"):
+        raise ConfigError("Set INFERPIPE_S3_PROFILE or INFERPIPE_S3_ACCESS_KEY_ID, not both.")
+    part = _size("INFERPIPE_S3_PART_SIZE", DEFAULT_S3_PART_SIZE) or DEFAULT_S3_PART_SIZE
+    if not 5 * MiB <= part <= 5 * 1024**3:
+        raise ConfigError(f"INFERPIPE_S3_PART_SIZE={part} is out of range: S3 parts are 5 MiB to 5 GiB.")
+    return {
+        "s3_profile": opt("INFERPIPE_S3_PROFILE"),
+        "s3_endpoint_url": opt("INFERPIPE_S3_ENDPOINT_URL"),
+        "s3_region": opt("INFERPIPE_S3_REGION"),
+        "s3_access_key_id": key,
+        "s3_secret_access_key": secret,
+        "s3_session_token": opt("INFERPIPE_S3_SESSION_TOKEN"),
+        "s3_max_connections": env_int("INFERPIPE_S3_MAX_CONNECTIONS", 10, minimum=1, maximum=1000),
+        "s3_part_size": part,
+    }

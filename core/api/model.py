@@ -91,10 +91,33 @@ def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
             f"{path}.modelDataUrl",
             "Member must be an s3://, https:// or file:// URL, or an absolute local path (a .tar.gz or a directory)",
         )
+    _check_model_data_source(c, cont, path)
     env = cont.get("Environment")
     if not isinstance(env, dict):
         return 0
     return sum(len(k.encode()) + len(v.encode()) for k, v in env.items() if isinstance(v, str))
+
+
+def _check_model_data_source(c: Checker, cont: dict[str, Any], path: str) -> None:
+    source = cont.get("ModelDataSource")
+    if not isinstance(source, dict):
+        return
+    if cont.get("ModelDataUrl") is not None:
+        c.rule(f"ModelDataUrl and ModelDataSource cannot both be specified for the container at '{path}'.")
+    s3 = source.get("S3DataSource")
+    if not isinstance(s3, dict):
+        return  # the model's check reports a missing or mistyped S3DataSource
+    uri, data_type, compression = s3.get("S3Uri"), s3.get("S3DataType"), s3.get("CompressionType")
+    where = f"{path}.modelDataSource.s3DataSource"
+    if isinstance(uri, str) and not uri.startswith("s3://"):
+        c.rule(f"S3Uri at '{where}' must be an s3:// URI: inferpipe reads ModelDataSource from S3 only.")
+    if data_type == "S3Prefix" and isinstance(uri, str) and not uri.endswith("/"):
+        c.rule(f"S3Uri at '{where}' must end with '/' when S3DataType is S3Prefix (it names a key prefix).")
+    if data_type == "S3Prefix" and compression == "Gzip":
+        c.rule(f"CompressionType Gzip at '{where}' requires S3DataType S3Object: a prefix is copied uncompressed.")
+    for member in ("ManifestS3Uri", "HubAccessConfig"):
+        if s3.get(member) is not None:
+            c.rule(f"{member} at '{where}' is not supported by inferpipe: leave it out.")
 
 
 def _model_data_url_ok(url: str) -> bool:

@@ -146,13 +146,13 @@ class FleetLauncher:
             raise FleetStartError(f"Production variant {variant.name} could not be created. " + " ".join(problems))
         try:
             for i, cont in enumerate(variant.model.containers):
-                if not cont.model_data_url:
+                if not cont.has_model_data:
                     fleet.model_dirs.append(None)
                     continue
                 known = model_data[i] if model_data and i < len(model_data) else ""
                 entry = self.cache.pin_existing(known) if known else None
                 try:
-                    entry = entry or await asyncio.to_thread(self.cache.materialize, cont.model_data_url)
+                    entry = entry or await asyncio.to_thread(self.cache.materialize_container, cont)
                 except ModelDataError as exc:
                     problems.append(f"{cont.hostname}: {exc}")
                     fleet.model_dirs.append(None)
