@@ -33,6 +33,7 @@ from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUn
 from inferpipe.core.containers.hostpaths import create_file
 from inferpipe.core.containers.runtime import ContainerHandle
 from inferpipe.core.retry import retry
+from inferpipe.core.s3.errors import S3Error
 from inferpipe.core.s3.objects import S3Objects
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
@@ -108,6 +109,8 @@ class BatchReader:
                 stream, self._counter = decompressed(open_object(self.objects, self.file.s3), s.compression)
             else:
                 stream, self._counter = open_input(self.file.path, s.compression)
+        except S3Error as exc:
+            raise FileFailed(f"{self.file.relative}: cannot read the input object: {exc.reason}") from exc
         except OSError as exc:
             raise FileFailed(f"{self.file.relative}: cannot open the input file: {exc.strerror or exc}") from exc
         self._stream = stream
@@ -147,6 +150,7 @@ class BatchReader:
                 RecordFormatError,
                 DataProcessingError,
                 OSError,
+                S3Error,
                 EOFError,
                 zlib.error,
             ) as exc:
@@ -163,6 +167,8 @@ class BatchReader:
             )
         if isinstance(exc, DataProcessingError):
             return FileFailed(f"{name}: record {self.records_read}: InputFilter: {exc}.")
+        if isinstance(exc, S3Error):
+            return FileFailed(f"{name}: cannot read the input object: {exc.reason}")
         if isinstance(exc, (EOFError, zlib.error)) or type(exc).__name__ == "BadGzipFile":
             return FileFailed(f"{name}: the input is not valid gzip (CompressionType Gzip): {exc}.")
         return FileFailed(f"{name}: cannot read the input file: {exc}.")

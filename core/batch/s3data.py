@@ -8,11 +8,9 @@ paths (inputs.py): an output is ``<S3OutputPath>/<key relative to the prefix>.ou
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,7 +18,7 @@ from inferpipe.core.batch.inputs import InputError, InputFile
 from inferpipe.core.containers.hostpaths import PathRefused, confined_key
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.s3.errors import S3Error, from_boto
-from inferpipe.core.s3.objects import MultipartWriter, S3Objects
+from inferpipe.core.s3.objects import MultipartWriter, ObjectReader, S3Objects
 from inferpipe.core.s3.uri import S3Uri, S3UriError, is_s3_uri, parse_s3_uri
 
 # A manifest is a list of keys read whole, like a local one; a bigger object is not a manifest.
@@ -122,43 +120,9 @@ def _from_manifest(objects: S3Objects, manifest: S3Uri) -> list[InputFile]:
     return found
 
 
-class ObjectReader(io.RawIOBase):
-    """An S3 object as a binary stream, read a chunk at a time as the records are split."""
-
-    def __init__(self, objects: S3Objects, uri: S3Uri) -> None:
-        self.uri = uri
-        _info, self._chunks = objects.iter_object(uri)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-            except S3Error as exc:
-                raise OSError(exc.reason) from exc
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            close = getattr(self._chunks, "close", None)
-            if close is not None:
-                close()  # ends the generator, which closes the connection
-        super().close()
-
-
-def open_object(objects: S3Objects, uri: S3Uri) -> io.BufferedReader:
-    try:
-        return io.BufferedReader(ObjectReader(objects, uri))
-    except S3Error as exc:
-        raise OSError(exc.reason) from exc
+def open_object(objects: S3Objects, uri: S3Uri) -> ObjectReader:
+    """The object's body as a binary stream (core/s3's reader: an S3Error on any failure)."""
+    return objects.open(uri)[1]
 
 
 def output_uri(root: S3Uri, relative: str) -> S3Uri:
@@ -208,7 +172,7 @@ class S3OutputWriter:
         if pieces:
             await asyncio.to_thread(self._send, pieces)
 
-    def _send(self, pieces: Iterator[bytes] | Sequence[bytes]) -> None:
+    def _send(self, pieces: Sequence[bytes]) -> None:
         assert self._upload is not None
         try:
             for piece in pieces:
