@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from inferpipe.core.config import Settings
+from inferpipe.core.containers.images import ensure_image
 from inferpipe.core.containers.instance_types import ContainerLimits, container_limits
 from inferpipe.core.containers.modeldata import ModelCache, ModelDataError
 from inferpipe.core.containers.runtime import STOP_TIMEOUT, ImageInfo, InstanceHandle, Runtime, RuntimeProblem
@@ -128,8 +129,10 @@ class FleetLauncher:
         rather than made again. The fleet holds pins on its model data until ``stop``."""
         fleet = Fleet(owner_kind, owner, variant, generation, extra_env=dict(extra_env or {}))
         problems: list[str] = []
+        pull = self.settings.image_pull if self.settings else "never"
         for cont in variant.model.containers:
             try:
+                await asyncio.to_thread(ensure_image, self.runtime, cont.image, pull)
                 info = await asyncio.to_thread(self.runtime.inspect_image, cont.image)
             except RuntimeProblem as exc:
                 problems.append(f"{cont.hostname}: {exc}")
