@@ -16,6 +16,7 @@ from inferpipe.core.containers.images import ensure_image
 from inferpipe.core.containers.instance_types import ContainerLimits, container_limits
 from inferpipe.core.containers.modeldata import ModelCache, ModelDataError
 from inferpipe.core.containers.runtime import STOP_TIMEOUT, ImageInfo, InstanceHandle, Runtime, RuntimeProblem
+from inferpipe.core.containers.s3env import container_s3_env
 from inferpipe.core.spec import ModelSpec, VariantSpec
 from inferpipe.core.timing import Timing
 
@@ -127,7 +128,8 @@ class FleetLauncher:
         """Check images and model data; nothing is started yet. ``model_data`` names cache entries the
         fleet's running containers already mount (found again after a daemon restart): they are kept
         rather than made again. The fleet holds pins on its model data until ``stop``."""
-        fleet = Fleet(owner_kind, owner, variant, generation, extra_env=dict(extra_env or {}))
+        s3_env = await asyncio.to_thread(container_s3_env, self.settings) if self.settings else {}
+        fleet = Fleet(owner_kind, owner, variant, generation, extra_env={**s3_env, **(extra_env or {})})
         problems: list[str] = []
         pull = self.settings.image_pull if self.settings else "never"
         for cont in variant.model.containers:

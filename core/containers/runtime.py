@@ -20,6 +20,7 @@ from docker.models.containers import Container
 from inferpipe.core.containers import labels
 from inferpipe.core.containers.images import absent_image_hint, parse_image, repository_of
 from inferpipe.core.containers.instance_types import POD_MEMORY, POD_PIDS, ContainerLimits
+from inferpipe.core.containers.s3env import HOST_ALIAS
 from inferpipe.core.spec import ModelSpec
 
 BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
@@ -218,6 +219,8 @@ class DockerRuntime:
         n = len(model.containers)
         ports = [FIRST_PORT + i for i in range(n)]
         hosts = {c.hostname: "127.0.0.1" for c in model.containers}
+        if any(HOST_ALIAS in value for value in extra_env.values()):
+            hosts[HOST_ALIAS] = "host-gateway"  # a host service the containers were pointed at (s3env.py)
         refs = [i.image_id or i.specified for i in images] if images else [c.image for c in model.containers]
         for ref, cont in zip(refs, model.containers, strict=True):
             self._require_image(ref, cont.image)
