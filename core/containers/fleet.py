@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -94,6 +96,22 @@ class FleetLauncher:
         self._session: aiohttp.ClientSession | None = None
         # Every fleet started or adopted and not yet stopped, whoever owns it.
         self._live: dict[int, Fleet] = {}
+        # the store's event log (set by the engine's wiring): large downloads report progress there
+        self.record_event: Callable[[str, str, str, dict[str, Any]], None] | None = None
+
+    def _download_events(self, owner_kind: str, owner: str) -> Callable[[str, int, int], None] | None:
+        """A large model-data download's progress, as events of the endpoint or job it is for
+        (recorded on the event loop: the download runs in a worker thread)."""
+        record = self.record_event
+        if record is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def progress(uri: str, received: int, total: int) -> None:
+            detail = {"uri": uri, "bytes": received, "total": total}
+            loop.call_soon_threadsafe(record, owner_kind, owner, "ModelDataDownload", detail)
+
+        return progress
 
     def register(self, fleet: Fleet) -> None:
         self._live[id(fleet)] = fleet
@@ -157,7 +175,9 @@ class FleetLauncher:
                 known = model_data[i] if model_data and i < len(model_data) else ""
                 entry = self.cache.pin_existing(known) if known else None
                 try:
-                    entry = entry or await asyncio.to_thread(self.cache.materialize_container, cont)
+                    entry = entry or await asyncio.to_thread(
+                        self.cache.materialize_container, cont, self._download_events(owner_kind, owner)
+                    )
                 except ModelDataError as exc:
                     problems.append(f"{cont.hostname}: {exc}")
                     fleet.model_dirs.append(None)
