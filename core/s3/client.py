@@ -25,6 +25,10 @@ def s3_client(settings: Settings) -> Any:
     config = Config(
         retries={"mode": "standard", "max_attempts": 3},
         max_pool_connections=settings.s3_max_connections,
+        # botocore's 60 s connect timeout, times its retries, would hold a fleet start for minutes
+        # on an endpoint that drops packets
+        connect_timeout=settings.s3_connect_timeout,
+        read_timeout=settings.s3_read_timeout,
         s3=s3_config or None,
     )
     kwargs: dict[str, Any] = {
