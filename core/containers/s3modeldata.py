@@ -71,6 +71,8 @@ def materialize_s3(
 def _from_object(
     cache: ModelCache, objects: S3Objects, source: S3ModelData, uri: S3Uri, progress: DownloadProgress | None
 ) -> Path:
+    if not uri.key or uri.key.endswith("/"):
+        raise S3Error(uri, "InvalidObjectKey", "the URI must name one object: its key is empty or ends with '/'")
     info, reader = objects.open(uri)
     with reader:
         reader.progress = _progress(uri, info.size, progress)
@@ -88,8 +90,6 @@ def _from_object(
 
         else:
             filename = uri.key.rsplit("/", 1)[-1]
-            if not filename:
-                raise S3Error(uri, "InvalidObjectKey", "an S3Object key must not end with '/'")
 
             def fill(root_fd: int) -> None:
                 tree = TreeWriter(root_fd, limits)

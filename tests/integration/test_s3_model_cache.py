@@ -83,6 +83,8 @@ def test_prefix_and_failures(cache: tuple[ModelCache, CountingObjects], s3_serve
         model_cache.materialize_s3(S3ModelData(f"s3://{bucket}/empty/", "S3Prefix", "None"))
     with pytest.raises(ModelDataError, match="s3://no-such-bucket-x/p/: NoSuchBucket"):
         model_cache.materialize_s3(S3ModelData("s3://no-such-bucket-x/p/", "S3Prefix", "None"))
+    with pytest.raises(ModelDataError, match="InvalidObjectKey"):
+        model_cache.materialize(f"s3://{bucket}/p/")
     s3_server.put(f"s3://{bucket}/bad.tar.gz", b"not an archive at all")
     with pytest.raises(ModelDataError, match="Refusing model data"):
         model_cache.materialize(f"s3://{bucket}/bad.tar.gz")
