@@ -83,7 +83,10 @@ def _reachable(shape: Any, seen: set[str]) -> None:
 
 
 def test_every_supported_operation_is_covered() -> None:
-    service = SimpleNamespace(**{n: None for n in dir(SageMakerService) if not n.startswith("_")})
+    registry = SimpleNamespace(create=None, describe=None, list=None, update=None, delete=None)
+    service = SimpleNamespace(
+        **{n: None for n in dir(SageMakerService) if not n.startswith("_")}, packages=registry, package_groups=registry
+    )
     transforms = SimpleNamespace(create=None, describe=None, list=None, stop=None)
     table = operation_table(service, transforms)  # type: ignore[arg-type]
     served = {t.removeprefix("SageMaker.") for t in table if t.startswith("SageMaker.")}
