@@ -297,9 +297,7 @@ def _string(meta: Mapping[str, Any], local_path: bool) -> Problems:
         # The service applies a pattern to the whole value; the tag pattern uses Java's \p{...}
         # classes, which Python's re lacks.
         matches = (
-            tag_text_ok
-            if pattern == TAG_PATTERN
-            else unicode_class_matcher(pattern) or re.compile(pattern).fullmatch
+            tag_text_ok if pattern == TAG_PATTERN else unicode_class_matcher(pattern) or re.compile(pattern).fullmatch
         )
 
     def problems(value: Any) -> list[str]:
