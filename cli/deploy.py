@@ -316,6 +316,10 @@ def apply_spec(data: dict[str, Any], base: Path, timeout: float) -> None:
     model = copy.deepcopy(data["model"])
     client = STATE.client()
     group = model.pop("ModelPackageGroupName", None)
+    if group is not None and (model.get("Containers") or model.get("PrimaryContainer")):
+        raise typer.BadParameter(
+            "the model section names both ModelPackageGroupName and containers: give one of them", param_hint="-f"
+        )
     if group is not None:
         # A registry-backed spec: the group's newest Approved version, so approving a new version
         # and applying again rolls it out (its ARN changes the model's digest, hence its name).

@@ -111,7 +111,7 @@ class ModelPackageOperations:
         records = self.store.all(KIND)
         group = req.get("ModelPackageGroupName")
         kind = req.get("ModelPackageType")
-        if group is None and kind not in ("Versioned", "Both"):
+        if kind == "Unversioned" or (group is None and kind not in ("Versioned", "Both")):
             # As SageMaker: without a group, only unversioned packages are listed unless asked,
             # and inferpipe has none.
             records = []

@@ -39,9 +39,18 @@ class SageMakerService:
         self.started = time.time()
         # Facts the daemon adds to its status (its instance id, which `daemon stop` checks).
         self.status_extra: dict[str, Any] = {}
-        # The model registry, which CreateModel's ModelPackageName resolves against.
-        self.package_groups = ModelPackageGroupOperations(settings, store)
-        self.packages = ModelPackageOperations(settings, store, endpoints.launcher.cache.policy)
+        self._package_groups = ModelPackageGroupOperations(settings, store)
+        self._packages = ModelPackageOperations(settings, store, endpoints.launcher.cache.policy)
+
+    # The model registry's operations (their own modules), which the operation table reaches
+    # through the service; CreateModel resolves ModelPackageName against the same registry.
+    @property
+    def package_groups(self) -> ModelPackageGroupOperations:
+        return self._package_groups
+
+    @property
+    def packages(self) -> ModelPackageOperations:
+        return self._packages
 
     # models -------------------------------------------------------------------------------------
     async def create_model(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,10 @@ pipeline, approve one, `deploy` serves it, approve the other, `apply` rolls it o
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import httpx
 import yaml
 from helpers import teardown, unique
 from support import DaemonHandle
@@ -22,6 +24,36 @@ def pipeline(image: str, version: str) -> list[dict[str, Any]]:
         {"ContainerHostname": "prep", "Image": image, "Environment": {"ECHO_TAG": f"prep-{version}"}},
         {"ContainerHostname": "model", "Image": image, "Environment": {"ECHO_TAG": f"model-{version}"}},
     ]
+
+
+class Invocations:
+    """One client invoking the endpoint until the block ends, keeping every status and body."""
+
+    def __init__(self, daemon: DaemonHandle, name: str) -> None:
+        self.url = f"{daemon.url}/endpoints/{name}/invocations"
+        self.auth = daemon.auth
+        self.statuses: list[int] = []
+        self.bodies: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=70, auth=self.auth) as client:
+            while not self._stop.is_set():
+                try:
+                    r = client.post(self.url, content=b"x", headers={"Content-Type": "text/plain"})
+                    self.statuses.append(r.status_code)
+                    self.bodies.append(r.text)
+                except httpx.HTTPError:
+                    self.statuses.append(0)
+
+    def __enter__(self) -> Invocations:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
 
 
 def answer(rt: Any, name: str) -> str:
@@ -87,7 +119,11 @@ def test_register_approve_deploy_then_apply_the_next_approved_version(
         }
         path = tmp_path / "registry.yaml"
         path.write_text(yaml.safe_dump(spec))
-        updated = daemon.cli_json("apply", "-f", str(path))
+        with Invocations(daemon, name) as load:
+            updated = daemon.cli_json("apply", "-f", str(path))
+        # Blue/green: every request during the rollout was answered, first by v1, at the end by v2.
+        assert load.statuses and set(load.statuses) == {200}, load.statuses
+        assert "|model-v1@" in load.bodies[0] and "|model-v2@" in load.bodies[-1]
         assert updated["Action"] == "updated"
         assert updated["EndpointConfigName"] != created["EndpointConfigName"]
         assert "|model-v2@" in answer(rt, name)

@@ -259,6 +259,39 @@ def _snake(operation: str) -> str:
     return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in operation).lstrip("_")
 
 
+def test_cli_registers_a_pipeline_spec_and_apply_refuses_a_mixed_model_section(daemon: Any, tmp_path: Any) -> None:
+    group = uniq("spec")
+    daemon.cli("create-model-package-group", "--model-package-group-name", group, check=True)
+    (tmp_path / "prep.tar.gz").write_bytes(b"not read until deployed")
+    spec = {
+        "model": {
+            "ModelName": "m",
+            "Containers": [
+                {"ContainerHostname": "prep", "Image": "example.com/prep:1", "ModelDataUrl": "prep.tar.gz"},
+                {"ContainerHostname": "model", "Image": "example.com/model:1"},
+            ],
+        }
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(json.dumps(spec))
+    out = daemon.cli_json("create-model-package", "-f", str(path), "--model-package-group-name", group)
+    desc = daemon.cli_json("describe-model-package", "--model-package-name", out["ModelPackageArn"])
+    containers = desc["InferenceSpecification"]["Containers"]
+    # A relative model-data path is the spec file's, made absolute for the daemon.
+    assert containers[0]["ModelDataUrl"] == str(tmp_path / "prep.tar.gz")
+    assert [c["ContainerHostname"] for c in containers] == ["prep", "model"]
+
+    spec["model"]["ModelPackageGroupName"] = group
+    spec["endpointConfig"] = {"EndpointConfigName": "c", "ProductionVariants": []}
+    spec["endpoint"] = {"EndpointName": "e"}
+    path.write_text(json.dumps(spec))
+    mixed = daemon.cli("apply", "-f", str(path))
+    assert mixed.returncode == 2
+    # rich boxes and wraps the message: compare its words
+    words = " ".join(mixed.stderr.decode().replace("│", " ").split())
+    assert "both ModelPackageGroupName and containers" in words, words
+
+
 def test_cli_mirrors_the_aws_cli(daemon: Any) -> None:
     group = uniq("cli")
     daemon.cli("create-model-package-group", "--model-package-group-name", group, check=True)

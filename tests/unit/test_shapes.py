@@ -83,9 +83,9 @@ def _reachable(shape: Any, seen: set[str]) -> None:
 
 
 def test_every_supported_operation_is_covered() -> None:
-    registry = SimpleNamespace(create=None, describe=None, list=None, update=None, delete=None)
-    service = SimpleNamespace(
-        **{n: None for n in dir(SageMakerService) if not n.startswith("_")}, packages=registry, package_groups=registry
+    service = SimpleNamespace(**{n: None for n in dir(SageMakerService) if not n.startswith("_")})
+    service.packages = service.package_groups = SimpleNamespace(
+        create=None, describe=None, list=None, update=None, delete=None
     )
     transforms = SimpleNamespace(create=None, describe=None, list=None, stop=None)
     table = operation_table(service, transforms)  # type: ignore[arg-type]
