@@ -239,7 +239,9 @@ def wait_deleted(
 
 @app.command("events", epilog=examples("inferpipe events --name churn"))
 def events(
-    kind: str | None = typer.Option(None, "--kind", help="model | endpoint-config | endpoint | transform-job"),
+    kind: str | None = typer.Option(
+        None, "--kind", help="model | endpoint-config | endpoint | transform-job | model-package-group | model-package"
+    ),
     name: str | None = typer.Option(None, "--name"),
     limit: int = typer.Option(50, "--limit"),
 ) -> None:

@@ -14,7 +14,7 @@ from inferpipe.cli.client import (
     HomeProblem,
 )
 
-from . import daemon, deploy, endpoints, invoke, resources, transform  # noqa: F401 - registers the commands
+from . import daemon, deploy, endpoints, invoke, registry, resources, transform  # noqa: F401 - registers the commands
 from .app import app
 
 GLOBAL_OPTIONS = ("--output", "-o", "--query", "--endpoint-url")

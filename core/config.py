@@ -118,6 +118,10 @@ class Settings:
     s3_session_token: str | None = None
     s3_max_connections: int = 10
     s3_part_size: int = DEFAULT_S3_PART_SIZE
+    s3_connect_timeout: float = 10.0
+    s3_read_timeout: float = 60.0
+    image_pull: str = "never"  # INFERPIPE_IMAGE_PULL: never | missing | always (containers/images.py)
+    container_s3: bool = False  # INFERPIPE_CONTAINER_S3: containers get inferpipe's S3 endpoint and credentials
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -247,4 +251,15 @@ def _s3_from_env() -> dict[str, object]:
         "s3_session_token": opt("INFERPIPE_S3_SESSION_TOKEN"),
         "s3_max_connections": env_int("INFERPIPE_S3_MAX_CONNECTIONS", 10, minimum=1, maximum=1000),
         "s3_part_size": part,
+        "s3_connect_timeout": env_seconds("INFERPIPE_S3_CONNECT_TIMEOUT", 10.0),
+        "s3_read_timeout": env_seconds("INFERPIPE_S3_READ_TIMEOUT", 60.0),
+        "image_pull": _choice("INFERPIPE_IMAGE_PULL", "never", ("never", "missing", "always")),
+        "container_s3": _choice("INFERPIPE_CONTAINER_S3", "0", ("0", "1")) == "1",
     }
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not valid: expected one of {', '.join(allowed)}.")
+    return value

@@ -102,6 +102,7 @@ def build_engine(
         stop_grace=settings.stop_grace,
         timing=timing,
     )
+    launcher.record_event = store.record_event
     endpoints: EndpointManager
     router = Router(
         settings,

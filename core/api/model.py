@@ -81,8 +81,6 @@ def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
     """inferpipe's rules for one container; returns the bytes of its Environment."""
     if cont.get("Image") is None and cont.get("ModelPackageName") is None:
         c.rule(f"Image must be specified for the container at '{path}'.")
-    if cont.get("ModelPackageName") is not None:
-        c.rule(f"ModelPackageName at '{path}' is not supported by inferpipe: give an Image instead.")
     url = cont.get("ModelDataUrl")
     # The model's Url pattern is S3 or HTTPS only; inferpipe also takes local data (see shapes).
     if isinstance(url, str) and len(url) <= MAX_MODEL_DATA_URL and not _model_data_url_ok(url):
@@ -120,6 +118,10 @@ def _check_model_data_source(c: Checker, cont: dict[str, Any], path: str) -> Non
             c.rule(f"{member} at '{where}' is not supported by inferpipe: leave it out.")
 
 
+# A model package's containers follow the same rules (api/model_package.py).
+check_container = _check_container
+
+
 def _model_data_url_ok(url: str) -> bool:
     if not url.startswith(MODEL_DATA_SCHEMES):
         return False
@@ -127,6 +129,15 @@ def _model_data_url_ok(url: str) -> bool:
         # file:///abs/path (or file://localhost/abs/path); file://relative/x would name a host.
         return url[len("file://") :].removeprefix("localhost").startswith("/")
     return True
+
+
+def names_package(req: dict[str, Any]) -> bool:
+    """Whether a CreateModel request takes any container from a model package."""
+    primary = req.get("PrimaryContainer")
+    containers = req.get("Containers")
+    refs = [primary] if isinstance(primary, dict) else []
+    refs += [x for x in containers if isinstance(x, dict)] if isinstance(containers, list) else []
+    return any(x.get("ModelPackageName") is not None for x in refs)
 
 
 def describe(rec: Record) -> dict[str, Any]:

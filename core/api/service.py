@@ -12,7 +12,9 @@ from inferpipe.core import arns
 from inferpipe.core.api import endpoint_config, listing, model
 from inferpipe.core.api.alarm import check_alarm_names, decode_alarm
 from inferpipe.core.api.endpoint import decode_create_endpoint, decode_update_endpoint, decode_weights_and_capacities
-from inferpipe.core.api.shapes import check_member
+from inferpipe.core.api.model_package import ModelPackageOperations
+from inferpipe.core.api.model_package_group import ModelPackageGroupOperations
+from inferpipe.core.api.shapes import check_member, validate_request
 from inferpipe.core.api.validation import Checker, prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
@@ -37,10 +39,26 @@ class SageMakerService:
         self.started = time.time()
         # Facts the daemon adds to its status (its instance id, which `daemon stop` checks).
         self.status_extra: dict[str, Any] = {}
+        self._package_groups = ModelPackageGroupOperations(settings, store)
+        self._packages = ModelPackageOperations(settings, store, endpoints.launcher.cache.policy)
+
+    # The model registry's operations (their own modules), which the operation table reaches
+    # through the service; CreateModel resolves ModelPackageName against the same registry.
+    @property
+    def package_groups(self) -> ModelPackageGroupOperations:
+        return self._package_groups
+
+    @property
+    def packages(self) -> ModelPackageOperations:
+        return self._packages
 
     # models -------------------------------------------------------------------------------------
     async def create_model(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
+        if model.names_package(req):
+            # The request as sent is checked first, so a malformed ModelPackageName reads as such.
+            validate_request("CreateModel", req)
+            req = self.packages.resolve(req)
         model.validate_create_model(req, self.endpoints.launcher.cache.policy)
         name = req["ModelName"]
         model_arn = arn(self.settings, "model", name)

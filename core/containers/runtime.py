@@ -18,7 +18,9 @@ import yarl
 from docker.models.containers import Container
 
 from inferpipe.core.containers import labels
+from inferpipe.core.containers.images import absent_image_hint, parse_image, repository_of
 from inferpipe.core.containers.instance_types import POD_MEMORY, POD_PIDS, ContainerLimits
+from inferpipe.core.containers.s3env import HOST_ALIAS
 from inferpipe.core.spec import ModelSpec
 
 BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
@@ -46,6 +48,7 @@ def missing_image(image: str, image_id: str | None = None) -> str:
     return (
         f"Image {image} is not present in the local Docker engine, and inferpipe never pulls. Provide it"
         f" first: docker build -t {image} DIR, docker load -i FILE, or docker tag LOCAL_IMAGE {image}."
+        + absent_image_hint(image)
     )
 
 
@@ -101,6 +104,7 @@ class ContainerStatus:
 
 class Runtime(Protocol):
     def inspect_image(self, image: str) -> ImageInfo: ...
+    def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None: ...
     def start_instance(
         self,
         owner_kind: str,
@@ -150,8 +154,19 @@ class DockerRuntime:
             raise RuntimeProblem(f"Cannot inspect image {image}: {exc.explanation or exc}") from exc
         image_labels = img.labels or {}
         digests = img.attrs.get("RepoDigests") or []
-        resolved = digests[0] if digests else f"{image.split(':')[0]}@{img.id}"
+        resolved = digests[0] if digests else f"{repository_of(image)}@{img.id}"
         return ImageInfo(image, resolved, image_labels.get(BIND_TO_PORT_LABEL, "").lower() == "true", img.id)
+
+    def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """Pull `image` (only ever called under an explicit INFERPIPE_IMAGE_PULL policy)."""
+        name = parse_image(image)
+        try:
+            self.client.images.pull(repository_of(image), tag=name.digest or name.tag or "latest", auth_config=auth)
+        except docker.errors.APIError as exc:
+            raise RuntimeProblem(
+                f"Could not pull image {image}: {exc.explanation or exc}. Provide it locally (docker load -i FILE,"
+                f" or docker tag LOCAL_IMAGE {image}) and set INFERPIPE_IMAGE_PULL=never."
+            ) from exc
 
     def _require_image(self, ref: str, image: str) -> None:
         """Every container start checks its image is here first: creating a container never pulls, but
@@ -204,6 +219,8 @@ class DockerRuntime:
         n = len(model.containers)
         ports = [FIRST_PORT + i for i in range(n)]
         hosts = {c.hostname: "127.0.0.1" for c in model.containers}
+        if any(HOST_ALIAS in value for value in extra_env.values()):
+            hosts[HOST_ALIAS] = "host-gateway"  # a host service the containers were pointed at (s3env.py)
         refs = [i.image_id or i.specified for i in images] if images else [c.image for c in model.containers]
         for ref, cont in zip(refs, model.containers, strict=True):
             self._require_image(ref, cont.image)

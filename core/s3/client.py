@@ -25,6 +25,10 @@ def s3_client(settings: Settings) -> Any:
     config = Config(
         retries={"mode": "standard", "max_attempts": 3},
         max_pool_connections=settings.s3_max_connections,
+        # botocore's 60 s connect timeout, times its retries, would hold a fleet start for minutes
+        # on an endpoint that drops packets
+        connect_timeout=settings.s3_connect_timeout,
+        read_timeout=settings.s3_read_timeout,
         s3=s3_config or None,
     )
     kwargs: dict[str, Any] = {
@@ -43,3 +47,16 @@ def s3_client(settings: Settings) -> Any:
 
 def s3_objects(settings: Settings) -> S3Objects:
     return S3Objects(s3_client(settings), part_size=settings.s3_part_size)
+
+
+def s3_access(settings: Settings) -> tuple[str | None, str, Any]:
+    """What a process needs to reach the same S3 as the daemon: the endpoint URL (None for AWS's
+    own), the region, and frozen credentials (None when none are configured). Resolved now, so
+    temporary credentials are a snapshot that expires when they do."""
+    client = s3_client(settings)
+    endpoint = client.meta.endpoint_url
+    if endpoint and ".amazonaws.com" in endpoint:
+        endpoint = None
+    credentials = client._request_signer._credentials  # botocore keeps the resolved chain's result here
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    return endpoint, client.meta.region_name, frozen

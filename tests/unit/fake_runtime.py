@@ -111,6 +111,8 @@ class FakeRuntime:
     def __init__(self, images: Iterable[str] = ()) -> None:
         self._lock = threading.RLock()
         self.images: dict[str, bool] = {image: True for image in images}  # image -> accepts bind-to-port
+        self.pulls: list[tuple[str, dict[str, str] | None]] = []
+        self.pullable: set[str] = set()
         self.start_failures: dict[str, str] = {}
         self.instances: dict[str, FakeInstance] = {}  # by holder (pod) id
         self.containers: dict[str, FakeContainer] = {}
@@ -166,6 +168,13 @@ class FakeRuntime:
         if image not in self.images:
             raise RuntimeProblem(f"Image {image} is not present in the local Docker engine. inferpipe never pulls.")
         return ImageInfo(image, f"{image.split(':')[0]}@sha256:{'0' * 64}", self.images[image])
+
+    def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """Pulling "succeeds" for images named in `pullable`, recording the call."""
+        self.pulls.append((image, auth))
+        if image not in self.pullable:
+            raise RuntimeProblem(f"Could not pull image {image}: not found in the registry.")
+        self.images[image] = True
 
     def start_instance(
         self,

@@ -332,10 +332,6 @@ def test_rules_wait_for_member_constraints() -> None:
             " Member must be a boolean",
         ),
         (
-            {"ModelName": "m", "PrimaryContainer": {"Image": "x", "ModelPackageName": "pkg"}},
-            "ModelPackageName at 'primaryContainer' is not supported by inferpipe: give an Image instead.",
-        ),
-        (
             {"ModelName": "m", "PrimaryContainer": {"Image": "x", "ModelDataUrl": "ftp://host/m.tar.gz"}},
             "1 validation error detected: Value 'ftp://host/m.tar.gz' at 'primaryContainer.modelDataUrl' failed to"
             " satisfy constraint: Member must be an s3://, https:// or file:// URL, or an absolute local path"
@@ -352,7 +348,7 @@ def test_rules_wait_for_member_constraints() -> None:
             " null",
         ),
     ],
-    ids=["image-config", "multi-model-config", "vpc", "isolation", "model-package", "ftp", "not-a-struct", "no-name"],
+    ids=["image-config", "multi-model-config", "vpc", "isolation", "ftp", "not-a-struct", "no-name"],
 )
 def test_more_model_rules(req: dict[str, Any], expected: str) -> None:
     assert refused(req) == expected
