@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from helpers import echo_containers, teardown, unique
 from support import cleanup, make_daemon, wait_endpoint
 
@@ -210,3 +211,76 @@ def test_no_request_fails_when_the_writer_cannot_keep_up(echo_image, tmp_path): 
         assert len(read_lines(dest)) == 2
     finally:
         cleanup(d)
+
+
+def wait_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = sm.describe_transform_job(TransformJobName=name)
+        if desc["TransformJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return desc
+        assert time.monotonic() < deadline, f"{name} still {desc['TransformJobStatus']}"
+        time.sleep(0.25)
+
+
+def test_transform_job_capture_writes_input_and_output_manifests(sm, echo_image, tmp_path):  # noqa: ANN001
+    model = unique("cap-tx")
+    sm.create_model(ModelName=model, Containers=echo_containers(echo_image, 2))
+    src, out, dest = tmp_path / "in", tmp_path / "out", tmp_path / "capture"
+    for rel in ("a.csv", "sub/b.csv"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("1,2\n3,4\n")
+
+    def job(name: str, capture: dict[str, Any]) -> None:
+        sm.create_transform_job(
+            TransformJobName=name,
+            ModelName=model,
+            TransformInput={
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"file://{src}"}},
+                "ContentType": "text/csv",
+                "SplitType": "Line",
+            },
+            TransformOutput={"S3OutputPath": f"file://{out}", "AssembleWith": "Line"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+            DataCaptureConfig=capture,
+        )
+
+    name = unique("cap-tx")
+    before = dt.datetime.now(dt.UTC)
+    job(name, {"DestinationS3Uri": f"file://{dest}", "GenerateInferenceId": True})
+    desc = wait_job(sm, name)
+    assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["DataCaptureConfig"] == {"DestinationS3Uri": f"file://{dest}", "GenerateInferenceId": True}
+    hours = {f"{t:%Y/%m/%d/%H}" for t in (before, dt.datetime.now(dt.UTC))}  # the hour the job started
+    for kind, root, keys in (
+        ("input", src, ["a.csv", "sub/b.csv"]),
+        ("output", out, ["a.csv.out", "sub/b.csv.out"]),
+    ):
+        files = list((dest / kind).rglob("*.jsonl"))
+        assert len(files) == 1 and files[0].relative_to(dest / kind).as_posix().rsplit("/", 1)[0] in hours
+        doc = json.loads(files[0].read_text())
+        assert doc == [{"prefix": f"file://{root}/"}, *keys]  # the ManifestFile format
+        assert all(Path(doc[0]["prefix"][len("file://") :], k).is_file() for k in doc[1:])
+
+    # the input manifest is a ManifestFile a new job can read: the same data, transformed again
+    again, out2 = unique("cap-tx-again"), tmp_path / "out2"
+    manifest = next((dest / "input").rglob("*.jsonl"))
+    sm.create_transform_job(
+        TransformJobName=again,
+        ModelName=model,
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": f"file://{manifest}"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"file://{out2}", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    assert wait_job(sm, again)["TransformJobStatus"] == "Completed"
+    assert sorted(p.relative_to(out2).as_posix() for p in out2.rglob("*.out")) == ["a.csv.out", "sub/b.csv.out"]
+
+    # an S3 destination is refused before anything starts
+    with pytest.raises(sm.exceptions.ClientError) as err:
+        job(unique("cap-tx-s3"), {"DestinationS3Uri": "s3://bucket/capture"})
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert "DataCaptureConfig.DestinationS3Uri 's3://bucket/capture'" in err.value.response["Error"]["Message"]
