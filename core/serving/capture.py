@@ -5,6 +5,7 @@ Design notes: docs/data-capture.md."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -64,8 +65,17 @@ class CaptureFactory:
     def __init__(self, writer: CaptureWriter, policy: HostPathPolicy) -> None:
         self.writer = writer
         self.policy = policy
+        # One capture per endpoint and DataCaptureConfig: a route re-installed for the same config
+        # (a weights or capacity change, a re-adoption) keeps appending to the same files.
+        self._built: dict[tuple[str, str], EndpointCapture | None] = {}
 
     def for_config(self, endpoint: str, config: dict[str, Any] | None) -> EndpointCapture | None:
+        key = (endpoint, json.dumps((config or {}).get("DataCaptureConfig"), sort_keys=True))
+        if key not in self._built:
+            self._built[key] = self._build(endpoint, config)
+        return self._built[key]
+
+    def _build(self, endpoint: str, config: dict[str, Any] | None) -> EndpointCapture | None:
         try:
             spec = CaptureSpec.from_config(config or {}, self.policy)
         except DestinationRefused as exc:
