@@ -177,3 +177,19 @@ def test_spec_from_config(tmp_path: Path) -> None:
 def test_destination_refused(uri: str, says: str) -> None:
     with pytest.raises(DestinationRefused, match=says):
         destination_path(uri, "DataCaptureConfig.DestinationS3Uri", HostPathPolicy(None, (Path("/etc"),)))
+
+
+def test_capture_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from inferpipe.core.config import ConfigError, Settings
+
+    monkeypatch.setenv("INFERPIPE_HOME", str(tmp_path))
+    s = Settings.from_env()
+    assert (s.capture_buffer_bytes, s.capture_max_file_bytes, s.capture_flush_seconds) == (64 << 20, 64 << 20, 1.0)
+    monkeypatch.setenv("INFERPIPE_CAPTURE_BUFFER_BYTES", "8k")
+    monkeypatch.setenv("INFERPIPE_CAPTURE_MAX_FILE_BYTES", "1m")
+    monkeypatch.setenv("INFERPIPE_CAPTURE_FLUSH_SECONDS", "0.5")
+    s = Settings.from_env()
+    assert (s.capture_buffer_bytes, s.capture_max_file_bytes, s.capture_flush_seconds) == (8192, 1 << 20, 0.5)
+    monkeypatch.setenv("INFERPIPE_CAPTURE_BUFFER_BYTES", "lots")
+    with pytest.raises(ConfigError, match="INFERPIPE_CAPTURE_BUFFER_BYTES"):
+        Settings.from_env()
