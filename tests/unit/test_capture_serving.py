@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_host import EngineHost
@@ -34,6 +35,15 @@ class StalledSink(FileSink):
 
 
 @pytest.fixture
+def plain_host(tmp_path: Path) -> Iterator[EngineHost]:
+    fake = FakeRuntime([IMAGE])
+    h = EngineHost(tmp_path / "home", fake)
+    yield h
+    h.close()
+    fake.close()
+
+
+@pytest.fixture
 def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineHost]:
     monkeypatch.setattr(serving_capture, "FileSink", StalledSink)
     StalledSink.release.clear()
@@ -44,6 +54,68 @@ def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineHost
     StalledSink.release.set()
     h.close()
     fake.close()
+
+
+def capture_config(host: EngineHost, name: str, dest: Path, **extra: Any) -> None:
+    host.op(
+        "CreateEndpointConfig",
+        EndpointConfigName=name,
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1}],
+        DataCaptureConfig={
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"file://{dest}",
+            "CaptureOptions": [{"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/plain"]},
+            **extra,
+        },
+    )
+
+
+def outputs(dest: Path) -> list[str]:
+    return [
+        json.loads(x)["captureData"]["endpointOutput"]["data"]
+        for f in dest.rglob("*.jsonl")
+        for x in f.read_text().splitlines()
+    ]
+
+
+def test_during_a_blue_green_shift_each_request_is_captured_by_its_fleets_config(
+    plain_host: EngineHost, tmp_path: Path
+) -> None:
+    host = plain_host
+    writer = host.engine.router.capture.writer  # type: ignore[union-attr]
+    writer.limits = WriterLimits(flush_seconds=0.01)
+    blue, green = tmp_path / "blue", tmp_path / "green"
+    host.op("CreateModel", ModelName="m", Containers=[{"Image": IMAGE}])
+    capture_config(host, "c-blue", blue)
+    capture_config(host, "c-green", green)
+    host.op("CreateEndpoint", EndpointName="e", EndpointConfigName="c-blue")
+    host.wait_status("e", "InService")
+    policy = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 60,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+            }
+        }
+    }
+    host.op("UpdateEndpoint", EndpointName="e", EndpointConfigName="c-green", DeploymentConfig=policy)
+    host.wait_phase("e", "Baking", "1/2")
+    answers = [host.invoke("e", f"r{i}".encode()) for i in range(60)]
+    assert {"/g1-" in a for a in answers} == {True, False}, "both fleets serve during the canary"
+    host.clock.advance(60)
+    host.wait_phase("e", "Baking", "2/2")
+    host.clock.advance(60)
+    host.wait_status("e", "InService")
+    after = [host.invoke("e", f"after{i}".encode()) for i in range(5)]
+    deadline = time.monotonic() + 10
+    while writer.written < 65 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    on_blue, on_green = outputs(blue), outputs(green)
+    assert sorted(on_blue + on_green) == sorted(answers + after)
+    assert on_blue and all("/g1-" in a for a in on_blue)
+    assert all("/g2-" in a for a in on_green) and set(after) <= set(on_green)
 
 
 def test_requests_answer_while_the_capture_destination_is_stalled(host: EngineHost, tmp_path: Path) -> None:
