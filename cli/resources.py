@@ -12,6 +12,7 @@ from .context import STATE
 from .params import (
     CONTAINER_KEYS,
     VARIANT_KEYS,
+    absolute_path,
     absolutize_model_data,
     load_spec,
     load_value,
@@ -147,8 +148,9 @@ def create_endpoint_config(
 ) -> None:
     """Create an endpoint configuration: which models, how many instances, what weights."""
     req: dict[str, Any] = {}
+    base: Path | None = None
     if spec:
-        req, _ = load_spec(spec, "endpointConfig")
+        req, base = load_spec(spec, "endpointConfig")
     put(req, "EndpointConfigName", endpoint_config_name)
     if production_variants:
         req["ProductionVariants"] = load_value(production_variants, "--production-variants")
@@ -156,6 +158,10 @@ def create_endpoint_config(
         req["ProductionVariants"] = [parse_shorthand(v, VARIANT_KEYS, "--variant") for v in variant]
     if data_capture_config:
         req["DataCaptureConfig"] = load_value(data_capture_config, "--data-capture-config")
+        base = None  # a flag's relative path is the working directory's
+    capture = req.get("DataCaptureConfig")
+    if isinstance(capture, dict):  # a local destination: the daemon does not share the working directory
+        capture["DestinationS3Uri"] = absolute_path(capture.get("DestinationS3Uri"), base)
     put(req, "KmsKeyId", kms_key_id)
     put(req, "Tags", parse_tags(tags))
     emit(STATE.client().call("CreateEndpointConfig", req))

@@ -33,6 +33,9 @@ def absolutize_paths(req: dict[str, Any], base: Path | None = None) -> None:
     output = req.get("TransformOutput")
     if isinstance(output, dict):
         output["S3OutputPath"] = absolute_path(output.get("S3OutputPath"), base)
+    capture = req.get("DataCaptureConfig")
+    if isinstance(capture, dict):
+        capture["DestinationS3Uri"] = absolute_path(capture.get("DestinationS3Uri"), base)
 
 
 def _environment(values: list[str] | None) -> dict[str, str] | None:

@@ -99,6 +99,10 @@ class Settings:
     body_timeout: float = 30.0
     keepalive_timeout: float = 30.0
     control_plane_max_body: int = 1 * MiB
+    # Data capture (core/capture/): the writer's memory bound, its file rotation size and batch window.
+    capture_buffer_bytes: int = 64 * MiB
+    capture_max_file_bytes: int = 64 * MiB
+    capture_flush_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -153,6 +157,9 @@ class Settings:
             body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
             keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
             control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
+            capture_buffer_bytes=_size("INFERPIPE_CAPTURE_BUFFER_BYTES", 64 * MiB) or 0,
+            capture_max_file_bytes=_size("INFERPIPE_CAPTURE_MAX_FILE_BYTES", 64 * MiB) or 0,
+            capture_flush_seconds=env_seconds("INFERPIPE_CAPTURE_FLUSH_SECONDS", 1.0, minimum=0.01),
             allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
             max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),

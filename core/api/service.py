@@ -92,7 +92,7 @@ class SageMakerService:
     # endpoint configs ---------------------------------------------------------------------------
     async def create_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
-        endpoint_config.validate_create_endpoint_config(req)
+        endpoint_config.validate_create_endpoint_config(req, self.endpoints.launcher.cache.policy)
         name = req["EndpointConfigName"]
         config_arn = arn(self.settings, "endpoint-config", name)
         missing = [v["ModelName"] for v in req["ProductionVariants"] if self.store.get("model", v["ModelName"]) is None]

@@ -17,6 +17,7 @@ from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUn
 from inferpipe.core.containers.fleet import Fleet, Instance
 from inferpipe.core.errors import ModelError, ServiceUnavailable, ValidationError
 from inferpipe.core.retry import retry
+from inferpipe.core.serving.capture import CaptureFactory, EndpointCapture
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.state import EndpointStatus
 
@@ -62,6 +63,8 @@ class EndpointRoute:
     # During a blue/green deployment: the green fleets' own route, and the share of requests it gets.
     green: EndpointRoute | None = None
     green_share: float = 0.0
+    # The DataCaptureConfig of the endpoint config these fleets were started for (None: no capture).
+    capture: EndpointCapture | None = None
 
     def choose(self, target_variant: str | None) -> EndpointRoute:
         """Blue or green for one request, fixed for the whole chain."""
@@ -115,6 +118,7 @@ class Router:
         # Set once a restarted daemon has re-adopted its containers: requests that arrive earlier
         # wait for it instead of being refused for an endpoint that is about to serve again.
         self.ready = asyncio.Event()
+        self.capture: CaptureFactory | None = None  # set by the engine's wiring
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -124,6 +128,8 @@ class Router:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self.capture is not None:
+            await asyncio.to_thread(self.capture.writer.close)
 
     def install(self, route: EndpointRoute) -> None:
         routes = dict(self.routes)
@@ -243,6 +249,10 @@ class Router:
                 overhead_us=max(0.0, total_us - model_us) if status == 200 else None,
                 containers=timings if len(instance.handle.containers) > 1 else [],
                 model_error=model_error,
+            )
+        if route.capture is not None:
+            route.capture.take(
+                inv.endpoint, variant, inv.body, inv.content_type, result.body, result.content_type, inv.inference_id
             )
         return InvocationResult(result.body, result.content_type, variant, result.custom_attributes)
 

@@ -136,7 +136,7 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
             "ProductionVariants": [variant, {**variant, "VariantName": "Second", "InitialInstanceCount": 2}],
             "DataCaptureConfig": {
                 "InitialSamplingPercentage": 10,
-                "DestinationS3Uri": "s3://bucket/capture",
+                "DestinationS3Uri": "file:///tmp/inferpipe-fuzz-capture",
                 "CaptureOptions": [{"CaptureMode": "Input"}],
             },
             "Tags": [{"Key": "k", "Value": "v"}],
