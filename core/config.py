@@ -107,6 +107,9 @@ class Settings:
     max_model_data_members: int = DEFAULT_MAX_MODEL_DATA_MEMBERS
     container_memory: int | None = None  # None: derived from the instance type
     container_pids: int = DEFAULT_CONTAINER_PIDS
+    # invoke --trace (serving/step_trace.py): body preview per hop, traces kept for fetching
+    trace_preview_bytes: int = 1024
+    trace_keep: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -143,6 +146,8 @@ class Settings:
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
+            trace_preview_bytes=env_int("INFERPIPE_TRACE_PREVIEW_BYTES", 1024, minimum=0, maximum=64 * 1024),
+            trace_keep=env_int("INFERPIPE_TRACE_KEEP", 100, minimum=1, maximum=10_000),
         )
 
     @property

@@ -12,6 +12,7 @@ from inferpipe.core import arns
 from inferpipe.core.api import endpoint_config, listing, model
 from inferpipe.core.api.alarm import check_alarm_names, decode_alarm
 from inferpipe.core.api.endpoint import decode_create_endpoint, decode_update_endpoint, decode_weights_and_capacities
+from inferpipe.core.api.invocation_trace import get_invocation_trace
 from inferpipe.core.api.shapes import check_member
 from inferpipe.core.api.validation import Checker, prune_nulls
 from inferpipe.core.arns import arn
@@ -214,6 +215,9 @@ class SageMakerService:
         name = req["EndpointName"]
         self.endpoints.get(name)
         return {"EndpointName": name, "Metrics": self.metrics.endpoint_summary(name, float(req.get("Seconds") or 300))}
+
+    async def get_invocation_trace(self, req: dict[str, Any]) -> dict[str, Any]:
+        return get_invocation_trace(self.endpoints.router.traces, req)
 
     async def logs(self, req: dict[str, Any]) -> dict[str, Any]:
         c = Checker()
