@@ -110,6 +110,8 @@ class Settings:
     # invoke --trace (serving/step_trace.py): body preview per hop, traces kept for fetching
     trace_preview_bytes: int = 1024
     trace_keep: int = 100
+    # logs of stopped containers kept on disk (containers/log_archive.py); 0 keeps none
+    retained_log_bytes: int = 64 * MiB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -148,6 +150,9 @@ class Settings:
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
             trace_preview_bytes=env_int("INFERPIPE_TRACE_PREVIEW_BYTES", 1024, minimum=0, maximum=64 * 1024),
             trace_keep=env_int("INFERPIPE_TRACE_KEEP", 100, minimum=1, maximum=10_000),
+            retained_log_bytes=0
+            if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
+            else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
         )
 
     @property
