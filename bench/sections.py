@@ -23,11 +23,12 @@ from botocore.exceptions import ClientError
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
 from .stats import diff, mean, median, percentile, ratio, rnd
+from .telemetry import section_otlp
 
 SMALL_BODY = 64  # bytes: "small bodies" for the overhead and throughput targets
 KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart")
+SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "otlp")
 
 # Targets from the issue
 OVERHEAD_P50_MS = 0.5
@@ -855,6 +856,7 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "update": section_update,
     "cli": section_cli,
     "coldstart": section_coldstart,
+    "otlp": section_otlp,
 }
 
 assert tuple(RUNNERS) == SECTIONS

@@ -28,7 +28,12 @@ def _value(v: Any) -> Any:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    """keep=False counts requests and bytes only (the bench's receiver must not grow)."""
+
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
+        self.requests = 0
+        self.bytes = 0
         self.payloads: list[bytes] = []
         self.content_types: list[str] = []
         self._lock = threading.Lock()
@@ -38,8 +43,11 @@ class OtlpReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
-                    receiver.payloads.append(body)
-                    receiver.content_types.append(self.headers.get("Content-Type", ""))
+                    receiver.requests += 1
+                    receiver.bytes += len(body)
+                    if receiver.keep:
+                        receiver.payloads.append(body)
+                        receiver.content_types.append(self.headers.get("Content-Type", ""))
                 # an empty ExportTraceServiceResponse: full success
                 self.send_response(200 if self.path == "/v1/traces" else 404)
                 self.send_header("Content-Type", "application/x-protobuf")
