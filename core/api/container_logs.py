@@ -5,6 +5,7 @@ container per instance), filtered by time, instance, container and a filter patt
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 from inferpipe.core.api.shapes import check_member
@@ -15,6 +16,7 @@ from inferpipe.core.containers.log_events import FilterPattern, LogEvent, parse_
 from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.serving.endpoints import KIND as ENDPOINT_KIND
+from inferpipe.core.serving.invocation_log import InvocationLog, InvocationNote
 from inferpipe.core.store import Store
 
 MAX_LOG_LINES = 10_000  # lines per stream one call returns
@@ -49,7 +51,27 @@ def _event_json(e: LogEvent) -> dict[str, Any]:
     return {"Timestamp": e.timestamp, "Stamp": e.stamp, "Message": e.message}
 
 
-async def read_logs(runtime: Runtime, store: Store, req: dict[str, Any]) -> dict[str, Any]:
+def _stamp(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+def _with_notes(
+    found: list[tuple[StreamKey, bool, list[LogEvent]]], notes: list[InvocationNote]
+) -> list[tuple[StreamKey, bool, list[LogEvent]]]:
+    """The daemon's lines about failed and traced requests, in their container's stream, in time order."""
+    by_stream: dict[str, list[InvocationNote]] = {}
+    for note in notes:
+        by_stream.setdefault(note.stream_name, []).append(note)
+    out = []
+    for key, live, events in found:
+        extra = [LogEvent(n.timestamp, _stamp(n.timestamp), n.message) for n in by_stream.get(key.stream_name, [])]
+        out.append((key, live, sorted(events + extra, key=lambda e: e.timestamp) if extra else events))
+    return out
+
+
+async def read_logs(
+    runtime: Runtime, store: Store, req: dict[str, Any], notes: InvocationLog | None = None
+) -> dict[str, Any]:
     kind, owner, pattern = _check(req)
     since = req.get("StartTime")
     tail = int(req.get("Tail") or 50)
@@ -82,6 +104,8 @@ async def read_logs(runtime: Runtime, store: Store, req: dict[str, Any]) -> dict
         # a deleted endpoint's or job's kept logs stay readable; with none kept, it is unknown
         what = "Endpoint" if kind == ENDPOINT_KIND else "Transform job"
         raise ValidationException(f"{what} {owner} not found, and no logs of it are kept.")
+    if notes is not None and kind == ENDPOINT_KIND:
+        found = _with_notes(found, notes.of(owner))
     streams = []
     for key, live, events in sorted(found, key=lambda s: s[0].stream_name):
         chosen = select(events, since=since, pattern=pattern, tail=tail)

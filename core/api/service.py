@@ -219,4 +219,4 @@ class SageMakerService:
         return get_invocation_trace(self.endpoints.router.traces, req)
 
     async def logs(self, req: dict[str, Any]) -> dict[str, Any]:
-        return await read_logs(self.endpoints.runtime, self.store, req)
+        return await read_logs(self.endpoints.runtime, self.store, req, self.endpoints.router.invocation_log)

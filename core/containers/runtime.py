@@ -102,6 +102,7 @@ class ContainerStatus:
 
 class Runtime(Protocol):
     log_archive: LogArchive | None  # where stopped containers' logs are kept, if anywhere
+
     def inspect_image(self, image: str) -> ImageInfo: ...
     def start_instance(
         self,

@@ -19,6 +19,7 @@ from inferpipe.core.errors import ModelError, ServiceUnavailable, ValidationErro
 from inferpipe.core.retry import retry
 from inferpipe.core.serving import trace_context
 from inferpipe.core.serving.hops import HopRecorder
+from inferpipe.core.serving.invocation_log import InvocationLog
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.state import EndpointStatus
 from inferpipe.core.serving.step_trace import StepTrace, TraceBook
@@ -120,6 +121,7 @@ class Router:
         self._session: aiohttp.ClientSession | None = None
         self.telemetry = Telemetry.from_env()
         self.traces = TraceBook(settings.trace_keep)
+        self.invocation_log = InvocationLog()
         # Set once a restarted daemon has re-adopted its containers: requests that arrive earlier
         # wait for it instead of being refused for an endpoint that is about to serve again.
         self.ready = asyncio.Event()
@@ -248,12 +250,24 @@ class Router:
             status, model_error = (400 if 400 <= exc.status < 500 else 500), True
             error = self._model_error(inv.endpoint, exc, inv.inference_id, hops.trace_id)
             hops.failed(exc.hostname, error.message)
+            self.invocation_log.note(
+                inv.endpoint, variant, instance.instance_id, exc.hostname, self._ids(hops, inv) + error.message
+            )
             raise error from exc
         finally:
             instance.inflight -= 1
             hops.finish(status)
             if hops.step is not None and inv.trace_key is not None:
                 self.traces.put(inv.trace_key, hops.step.to_json())
+                for hop in hops.step.hops:
+                    answer = hop.get("Response", {}).get("Status", "no answer")
+                    self.invocation_log.note(
+                        inv.endpoint,
+                        variant,
+                        instance.instance_id,
+                        hop["ContainerHostname"],
+                        f"{self._ids(hops, inv)}traced request answered {answer} in {hop.get('LatencyMs', 0):.1f} ms",
+                    )
             total_us = (time.perf_counter() - started) * 1e6
             model_us = sum(t for _, t in timings)
             self.metrics.record(
@@ -288,6 +302,10 @@ class Router:
             step=step,
             images=images,
         )
+
+    @staticmethod
+    def _ids(hops: HopRecorder, inv: Invocation) -> str:
+        return f"[inferpipe] trace_id={hops.trace_id} inference_id={inv.inference_id or '-'} "
 
     def _log_stream(self, endpoint: str) -> str:
         return (

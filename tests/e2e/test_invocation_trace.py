@@ -76,6 +76,21 @@ def test_trace_of_a_three_container_chain_and_a_model_error(sm, rt, echo_image, 
         assert f"Trace id: {trace['TraceId']}." in doc["Error"]["Message"]
         assert b"ModelError" in err
 
+        # the trace id leads to the daemon's line in container 2's log stream; so does an inference id
+        found = daemon.cli_json("logs", "--endpoint-name", name, "--filter-pattern", trace["TraceId"])["Streams"]
+        lines = [(s["LogStreamName"], e["Message"]) for s in found for e in s["Events"]]
+        ids = f"[inferpipe] trace_id={trace['TraceId']} inference_id=- "
+        by_container = {}
+        for stream, message in lines:
+            by_container.setdefault(stream.rsplit("/", 1)[1], []).append(message.removeprefix(ids))
+        assert sorted(by_container) == ["container-1", "container-2"] and all(m.startswith(ids) for _, m in lines)
+        assert [m.split(" in ")[0] for m in by_container["container-1"]] == ["traced request answered 200"]
+        assert any(m.startswith("Received server error (500) from container-2") for m in by_container["container-2"])
+        bad = daemon.raw_invoke(name, b"FAIL:container-2:503", {"X-Amzn-SageMaker-Inference-Id": "inf-42"})
+        assert bad.status_code == 424 and bad.json()["Message"].endswith("Inference id: inf-42.")
+        found = daemon.cli_json("logs", "--endpoint-name", name, "--filter-pattern", "inference_id=inf-42")["Streams"]
+        assert [e["Message"] for s in found for e in s["Events"] if "(503)" in e["Message"]]
+
         # people get a tree
         tree = daemon.cli("--output", "table", "invoke", name, "--body", "x FAIL:container-2:500", "--trace")
         out = tree.stdout.decode()
