@@ -31,6 +31,7 @@ STOP_POLL = 0.1  # while waiting for SIGTERMed containers to exit
 REMOVE_WORKERS = 8  # concurrent removals; each is one engine call
 STARTING_CPU_SHARES = 128
 SERVING_CPU_SHARES = 1024  # Docker's default weight
+ARCHIVE_TAIL_LINES = 100_000  # the newest lines of a stopped container kept, at most
 
 
 class RuntimeProblem(Exception):
@@ -342,7 +343,8 @@ class DockerRuntime:
             if c["Labels"].get(labels.ROLE) != labels.ROLE_CONTAINER:
                 continue
             with contextlib.suppress(docker.errors.DockerException, OSError):
-                text = self.client.api.logs(c["Id"], timestamps=True)
+                # Docker bounds a log read by lines only: this keeps one read's memory bounded too
+                text = self.client.api.logs(c["Id"], timestamps=True, tail=ARCHIVE_TAIL_LINES)
                 self.log_archive.keep(StreamKey.from_labels(c["Labels"], int(c["Created"])), text)
 
     def stop_instance(self, handle: InstanceHandle, timeout: float = STOP_TIMEOUT) -> None:

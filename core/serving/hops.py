@@ -51,8 +51,9 @@ class HopRecorder:
         if self.telemetry is None:
             headers[TRACEPARENT] = self.ctx.traceparent(new_span_id())
         else:
+            # The hop carries what differs per container; endpoint, variant and instance are on its
+            # parent (each attribute costs the SDK a validation on the request path).
             attrs = {
-                **self.attributes,
                 "inferpipe.container": cont.hostname,
                 "inferpipe.container.position": cont.index,
                 "inferpipe.request.bytes": len(body),
@@ -67,8 +68,7 @@ class HopRecorder:
         self, cont: ContainerHandle, status: int, sent: Mapping[str, str], headers: Mapping[str, str], body: bytes
     ) -> None:
         if self._hop is not None:
-            self._hop.set_attribute("http.response.status_code", status)
-            self._hop.set_attribute("inferpipe.response.bytes", len(body))
+            self._hop.set_attributes({"http.response.status_code": status, "inferpipe.response.bytes": len(body)})
             if status >= 300:
                 self.telemetry.set_error(self._hop, f"{cont.hostname} answered {status}")  # type: ignore[union-attr]
             self._hop.end()

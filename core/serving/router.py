@@ -225,6 +225,7 @@ class Router:
         hops = self._hops(inv, route, variant, fleet, instance)
         instance.inflight += 1
         status, model_error, timings = 200, False, []
+        answered = 200  # what the caller gets, for the invocation's span
         try:
             result = await run_chain(
                 self.session(),
@@ -239,7 +240,7 @@ class Router:
             )
             timings = result.timings
         except FirstContainerUnreachable as exc:
-            status = 503
+            answered = ServiceUnavailable.status
             hops.failed(containers[0].hostname, str(exc))
             raise
         except ContainerCallError as exc:
@@ -249,6 +250,7 @@ class Router:
             # CloudWatch counts a model's 4xx and 5xx (a timeout is a 5xx) under the caller's variant.
             status, model_error = (400 if 400 <= exc.status < 500 else 500), True
             error = self._model_error(inv.endpoint, exc, inv.inference_id, hops.trace_id)
+            answered = error.status
             hops.failed(exc.hostname, error.message)
             self.invocation_log.note(
                 inv.endpoint, variant, instance.instance_id, exc.hostname, self._ids(hops, inv) + error.message
@@ -256,7 +258,7 @@ class Router:
             raise error from exc
         finally:
             instance.inflight -= 1
-            hops.finish(status)
+            hops.finish(answered)
             if hops.step is not None and inv.trace_key is not None:
                 self.traces.put(inv.trace_key, hops.step.to_json())
                 for hop in hops.step.hops:
