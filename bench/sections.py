@@ -23,11 +23,12 @@ from botocore.exceptions import ClientError
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
 from .stats import diff, mean, median, percentile, ratio, rnd
+from .telemetry import section_otlp
 
 SMALL_BODY = 64  # bytes: "small bodies" for the overhead and throughput targets
 KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture")
+SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp")
 
 # Targets from the issue
 OVERHEAD_P50_MS = 0.5
@@ -951,6 +952,7 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "cli": section_cli,
     "coldstart": section_coldstart,
     "capture": section_capture,
+    "otlp": section_otlp,
 }
 
 assert tuple(RUNNERS) == SECTIONS

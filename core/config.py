@@ -126,6 +126,11 @@ class Settings:
     s3_read_timeout: float = 60.0
     image_pull: str = "never"  # INFERPIPE_IMAGE_PULL: never | missing | always (containers/images.py)
     container_s3: bool = False  # INFERPIPE_CONTAINER_S3: containers get inferpipe's S3 endpoint and credentials
+    # invoke --trace (serving/step_trace.py): body preview per hop, traces kept for fetching
+    trace_preview_bytes: int = 1024
+    trace_keep: int = 100
+    # logs of stopped containers kept on disk (containers/log_archive.py); 0 keeps none
+    retained_log_bytes: int = 64 * MiB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -166,6 +171,11 @@ class Settings:
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
             **_s3_from_env(),
+            trace_preview_bytes=env_int("INFERPIPE_TRACE_PREVIEW_BYTES", 1024, minimum=0, maximum=64 * 1024),
+            trace_keep=env_int("INFERPIPE_TRACE_KEEP", 100, minimum=1, maximum=10_000),
+            retained_log_bytes=0
+            if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
+            else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
         )
 
     @property

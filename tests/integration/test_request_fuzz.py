@@ -219,6 +219,7 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
         "Inferpipe.Events": {"Kind": "endpoint", "Name": ENDPOINT, "Limit": 5},
         "Inferpipe.EndpointMetrics": {"EndpointName": ENDPOINT, "Seconds": 60},
         "Inferpipe.Logs": {"EndpointName": ENDPOINT, "ContainerHostname": "model", "Tail": 5},
+        "Inferpipe.GetInvocationTrace": {"TraceId": "fz-no-such-trace"},
     }
 
 
