@@ -195,7 +195,7 @@ class Pages:
                 if value is None:
                     continue
                 if key not in result:
-                    result[key] = value
+                    result[key] = list(value) if isinstance(value, list) else value  # the pages stay as fetched
                 elif isinstance(value, list):
                     result[key].extend(value)
                 elif isinstance(value, (int, float, str)):
