@@ -85,7 +85,36 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+# Help piped to a file or a pager is laid out this wide (rich would cut it at 80 columns), with the
+# padding rich adds after each line removed.
+PIPED_HELP_WIDTH = 240
+
+
+class _TrimmedLines:
+    """stdout with the trailing spaces of every line dropped."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write("\n".join(line.rstrip(" ") for line in text.split("\n")))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _widen_piped_help(argv: list[str]) -> None:
+    if sys.stdout.isatty() or not (not argv or "--help" in argv or "-h" in argv):
+        return
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = PIPED_HELP_WIDTH
+    sys.stdout = _TrimmedLines(sys.stdout)  # type: ignore[assignment]
+
+
 def main() -> None:
+    _widen_piped_help(sys.argv[1:])
     try:
         app(args=hoist_global_options(sys.argv[1:]), prog_name="inferpipe", standalone_mode=True)
     except ApiError as exc:

@@ -112,3 +112,19 @@ def test_yaml_is_the_data_and_yaml_stream_a_list_item_per_page() -> None:
 )
 def test_global_options_are_hoisted_unless_the_command_owns_the_name(argv: list[str], hoisted: list[str]) -> None:
     assert hoist_global_options(argv) == hoisted
+
+
+def test_help_piped_is_not_cut() -> None:
+    """`inferpipe COMMAND --help | less`: every flag's help and every example line whole."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "inferpipe"
+    out = subprocess.run(
+        [str(exe), "create-endpoint-config", "--help"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert "Shorthand name=V,model=M,instances=N,weight=W,instance-type=T (repeatable)." in out
+    assert '"InitialInstanceCount":2,"InstanceType":"ml.m5.large"}]\'' in out
+    assert "…" not in out
+    assert all(line == line.rstrip() for line in out.splitlines())
