@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import typer
+import typer.rich_utils
+
 from inferpipe.cli.client import (
     ApiError,
     ConfigError,
@@ -33,13 +36,11 @@ GLOBAL_OPTIONS = {
 }
 
 
-def _own_options(argv: list[str]) -> set[str]:
+def _own_options(argv: list[str], root: Any) -> set[str]:
     """The options the command named on this line defines itself (`transform --output DIR`): those
     stay with it; the global ones are only global options when the command has none of that name."""
-    import typer
-
     # Typer carries its own click: groups are recognised by their subcommands, not by class.
-    command: Any = typer.main.get_command(app)
+    command: Any = root
     ctx = typer.Context(command)
     i = 0
     while i < len(argv) and hasattr(command, "get_command"):
@@ -61,11 +62,14 @@ def _own_options(argv: list[str]) -> set[str]:
     return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
 
 
-def hoist_global_options(argv: list[str]) -> list[str]:
+def hoist_global_options(argv: list[str], root: Any = None) -> list[str]:
     """The AWS CLI accepts --output/--query/--endpoint-url and the paging options anywhere on the
     line; click wants them before the command, so move them there, unless the command has an
-    option of that name itself (then it is the command's, whatever its value)."""
-    own = _own_options(argv)
+    option of that name itself (then it is the command's, whatever its value). ``root`` is the
+    click command of the app, built here if not given (it costs a quarter of a second)."""
+    if root is None:
+        root = typer.main.get_command(app)
+    own = _own_options(argv, root)
     front: list[str] = []
     rest: list[str] = []
     seen_command = False
@@ -107,8 +111,6 @@ class _TrimmedLines:
 def _widen_piped_help(argv: list[str]) -> None:
     if sys.stdout.isatty() or not (not argv or "--help" in argv or "-h" in argv):
         return
-    import typer.rich_utils
-
     typer.rich_utils.MAX_WIDTH = PIPED_HELP_WIDTH
     sys.stdout = _TrimmedLines(sys.stdout)  # type: ignore[assignment]
 
@@ -116,7 +118,9 @@ def _widen_piped_help(argv: list[str]) -> None:
 def main() -> None:
     _widen_piped_help(sys.argv[1:])
     try:
-        app(args=hoist_global_options(sys.argv[1:]), prog_name="inferpipe", standalone_mode=True)
+        # Built once, for the hoisting and the run (Typer's own app() would build it again).
+        root = typer.main.get_command(app)
+        root(args=hoist_global_options(sys.argv[1:], root), prog_name="inferpipe", standalone_mode=True)
     except ApiError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(1)
