@@ -95,11 +95,13 @@ class ApiClient:
     def __init__(self, url: str, timeout: float = 75.0, home: Path | None = None) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout, auth=SigV4(home or Settings.from_env().home))
+        self.last_operation: str | None = None  # titles an AWS CLI table, as the AWS CLI titles it
 
     def close(self) -> None:
         self._http.close()
 
     def call(self, operation: str, body: dict[str, Any] | None = None, prefix: str = "SageMaker") -> dict[str, Any]:
+        self.last_operation = operation
         try:
             resp = self._http.post(
                 "/",

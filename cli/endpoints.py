@@ -235,7 +235,7 @@ def list_endpoints(
     )
     put(req, "StatusEquals", status_equals)
     emit(
-        STATE.client().call("ListEndpoints", req),
+        STATE.paginated("ListEndpoints", req),
         columns=["EndpointName", "EndpointStatus", "CreationTime", "LastModifiedTime"],
         rows_key="Endpoints",
     )

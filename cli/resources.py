@@ -115,7 +115,7 @@ def list_models(
     list_options(
         req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
     )
-    emit(STATE.client().call("ListModels", req), columns=["ModelName", "CreationTime", "ModelArn"], rows_key="Models")
+    emit(STATE.paginated("ListModels", req), columns=["ModelName", "CreationTime", "ModelArn"], rows_key="Models")
 
 
 @app.command("delete-model", epilog=examples("inferpipe delete-model --model-name churn"))
@@ -192,7 +192,7 @@ def list_endpoint_configs(
         req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
     )
     emit(
-        STATE.client().call("ListEndpointConfigs", req),
+        STATE.paginated("ListEndpointConfigs", req),
         columns=["EndpointConfigName", "CreationTime", "EndpointConfigArn"],
         rows_key="EndpointConfigs",
     )
@@ -218,7 +218,7 @@ def add_tags(
 @app.command("list-tags", epilog=examples("inferpipe list-tags --resource-arn ARN"))
 def list_tags(resource_arn: str = typer.Option(..., "--resource-arn")) -> None:
     """List a resource's tags."""
-    emit(STATE.client().call("ListTags", {"ResourceArn": resource_arn}), columns=["Key", "Value"], rows_key="Tags")
+    emit(STATE.paginated("ListTags", {"ResourceArn": resource_arn}), columns=["Key", "Value"], rows_key="Tags")
 
 
 @app.command("delete-tags", epilog=examples("inferpipe delete-tags --resource-arn ARN --tag-keys team"))

@@ -245,7 +245,7 @@ def list_transform_jobs(
     put(req, "LastModifiedTimeBefore", last_modified_time_before)
     put(req, "LastModifiedTimeAfter", last_modified_time_after)
     emit(
-        STATE.client().call("ListTransformJobs", req),
+        STATE.paginated("ListTransformJobs", req),
         columns=["TransformJobName", "TransformJobStatus", "CreationTime", "TransformEndTime", "FailureReason"],
         rows_key="TransformJobSummaries",
     )
