@@ -99,6 +99,10 @@ class Settings:
     body_timeout: float = 30.0
     keepalive_timeout: float = 30.0
     control_plane_max_body: int = 1 * MiB
+    # Data capture (core/capture/): the writer's memory bound, its file rotation size and batch window.
+    capture_buffer_bytes: int = 64 * MiB
+    capture_max_file_bytes: int = 64 * MiB
+    capture_flush_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -122,6 +126,11 @@ class Settings:
     s3_read_timeout: float = 60.0
     image_pull: str = "never"  # INFERPIPE_IMAGE_PULL: never | missing | always (containers/images.py)
     container_s3: bool = False  # INFERPIPE_CONTAINER_S3: containers get inferpipe's S3 endpoint and credentials
+    # invoke --trace (serving/step_trace.py): body preview per hop, traces kept for fetching
+    trace_preview_bytes: int = 1024
+    trace_keep: int = 100
+    # logs of stopped containers kept on disk (containers/log_archive.py); 0 keeps none
+    retained_log_bytes: int = 64 * MiB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -153,12 +162,20 @@ class Settings:
             body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
             keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
             control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
+            capture_buffer_bytes=_size("INFERPIPE_CAPTURE_BUFFER_BYTES", 64 * MiB) or 0,
+            capture_max_file_bytes=_size("INFERPIPE_CAPTURE_MAX_FILE_BYTES", 64 * MiB) or 0,
+            capture_flush_seconds=env_seconds("INFERPIPE_CAPTURE_FLUSH_SECONDS", 1.0, minimum=0.01),
             allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
             max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
             **_s3_from_env(),
+            trace_preview_bytes=env_int("INFERPIPE_TRACE_PREVIEW_BYTES", 1024, minimum=0, maximum=64 * 1024),
+            trace_keep=env_int("INFERPIPE_TRACE_KEEP", 100, minimum=1, maximum=10_000),
+            retained_log_bytes=0
+            if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
+            else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
         )
 
     @property

@@ -75,6 +75,7 @@ def operation_table(
         "Inferpipe.Events": service.events,
         "Inferpipe.EndpointMetrics": service.endpoint_metrics,
         "Inferpipe.Logs": service.logs,
+        "Inferpipe.GetInvocationTrace": service.get_invocation_trace,
     }
     for target, handler in table.items():
         op = target.removeprefix(SAGEMAKER)

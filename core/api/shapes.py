@@ -75,6 +75,7 @@ LOCAL_PATH_MEMBERS = frozenset(
         ("TransformS3DataSource", "S3Uri"),
         ("TransformOutput", "S3OutputPath"),
         ("BatchDataCaptureConfig", "DestinationS3Uri"),
+        ("DataCaptureConfig", "DestinationS3Uri"),
     }
 )
 

@@ -22,6 +22,7 @@ from inferpipe.core.batch.inputs import (
     InputFile,
     allowed,
     check_input_exists,
+    job_path,
     list_inputs,
     output_file,
     output_root,
@@ -41,6 +42,8 @@ from inferpipe.core.batch.spec import (
     describe,
 )
 from inferpipe.core.batch.state import RUNNING, TERMINAL, TransformJobState, TransformJobStatus
+from inferpipe.core.capture.manifest import write_batch_capture
+from inferpipe.core.capture.sink import FileSink
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.chain import new_session
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -113,6 +116,7 @@ class Job:
     stop_requested: bool = False
     failures: list[str] = field(default_factory=list)
     output_root: Path | None = None  # S3OutputPath, resolved and checked when the job starts
+    completed: list[tuple[Path, Path]] = field(default_factory=list)  # (input, output) of each file done
     output_s3: S3Uri | None = None  # or S3OutputPath on S3, checked writable when the job starts
 
 
@@ -150,6 +154,8 @@ class TransformManager:
             s3data.parse(spec.uri, "TransformInput.DataSource.S3DataSource.S3Uri")
         else:
             check_input_exists(spec.uri, spec.data_type, self.host_paths)
+        if spec.capture_destination is not None:
+            allowed(spec.capture_destination, "DataCaptureConfig.DestinationS3Uri", self.host_paths)
         model = self.store.get("model", spec.model_name)
         if model is None:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", spec.model_name)}".')
@@ -295,6 +301,8 @@ class TransformManager:
                 await asyncio.gather(*workers, return_exceptions=True)
                 job.progress.finished = time.time()
                 await session.close()
+            if spec.capture_destination is not None:
+                await self._capture(job)
             if job.failures:
                 status = TransformJobStatus.FAILED
                 more = f" ({len(job.failures) - 1} more file(s) failed.)" if len(job.failures) > 1 else ""
@@ -330,6 +338,18 @@ class TransformManager:
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
             log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
+
+    async def _capture(self, job: Job) -> None:
+        """The job's data capture: manifests of the files it transformed (see core/capture/manifest.py)."""
+        assert job.spec.capture_destination is not None
+        dest = job_path(job.spec.capture_destination, "DataCaptureConfig.DestinationS3Uri", self.host_paths)
+        done = sorted(job.completed)
+        try:
+            await asyncio.to_thread(
+                write_batch_capture, FileSink(dest), job.state.start_time, [i for i, _ in done], [o for _, o in done]
+            )
+        except OSError as exc:
+            raise JobFailed("ClientError", f"Could not write the data capture to {dest}: {exc}.") from exc
 
     def s3(self) -> S3Objects:
         """The S3 client, built on first use from the settings and the standard AWS configuration."""
@@ -503,6 +523,7 @@ class TransformManager:
                 await ft.run()
                 done = True
                 progress.files_completed += 1
+                job.completed.append((file.path, final))
             except FileFailed as exc:
                 progress.files_failed += 1
                 job.failures.append(str(exc))

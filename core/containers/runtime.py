@@ -20,6 +20,7 @@ from docker.models.containers import Container
 from inferpipe.core.containers import labels
 from inferpipe.core.containers.images import absent_image_hint, parse_image, repository_of
 from inferpipe.core.containers.instance_types import POD_MEMORY, POD_PIDS, ContainerLimits
+from inferpipe.core.containers.log_archive import LogArchive, StreamKey
 from inferpipe.core.containers.s3env import HOST_ALIAS
 from inferpipe.core.spec import ModelSpec
 
@@ -32,6 +33,7 @@ STOP_POLL = 0.1  # while waiting for SIGTERMed containers to exit
 REMOVE_WORKERS = 8  # concurrent removals; each is one engine call
 STARTING_CPU_SHARES = 128
 SERVING_CPU_SHARES = 1024  # Docker's default weight
+ARCHIVE_TAIL_LINES = 100_000  # the newest lines of a stopped container kept, at most
 
 
 class RuntimeProblem(Exception):
@@ -103,6 +105,8 @@ class ContainerStatus:
 
 
 class Runtime(Protocol):
+    log_archive: LogArchive | None  # where stopped containers' logs are kept, if anywhere
+
     def inspect_image(self, image: str) -> ImageInfo: ...
     def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None: ...
     def start_instance(
@@ -123,6 +127,8 @@ class Runtime(Protocol):
     def status(self, container_id: str) -> ContainerStatus: ...
     def promote(self, handle: InstanceHandle) -> None: ...
     def logs(self, container_id: str, tail: int = 20) -> str: ...
+    def log_sources(self, owner_kind: str, owner: str) -> list[tuple[StreamKey, str]]: ...
+    def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str: ...
     def stop_instances(self, handles: list[InstanceHandle], timeout: float = STOP_TIMEOUT) -> None: ...
     def managed(self) -> list[InstanceHandle]: ...
     def dead_containers(self) -> set[str]: ...
@@ -133,8 +139,11 @@ def _slug(text: str) -> str:
 
 
 class DockerRuntime:
-    def __init__(self, home_id: str) -> None:
+    log_archive: LogArchive | None = None
+
+    def __init__(self, home_id: str, log_archive: LogArchive | None = None) -> None:
         self.home_id = home_id
+        self.log_archive = log_archive
         try:
             self.client = docker.from_env(timeout=120)
             self.client.ping()
@@ -324,6 +333,37 @@ class DockerRuntime:
         except docker.errors.DockerException:
             return ""
 
+    def log_sources(self, owner_kind: str, owner: str) -> list[tuple[StreamKey, str]]:
+        """The live chain containers of an owner: their stream and container id."""
+        wanted = {labels.OWNER_KIND: owner_kind, labels.OWNER: owner, labels.ROLE: labels.ROLE_CONTAINER}
+        try:
+            found = self._list(wanted)
+        except docker.errors.DockerException as exc:
+            raise RuntimeProblem(f"Cannot list the containers of {owner} ({exc}).") from exc
+        return [(StreamKey.from_labels(c["Labels"], int(c["Created"])), c["Id"]) for c in found]
+
+    def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str:
+        """Timestamped lines (`docker logs --timestamps`), from `since` (epoch seconds) on."""
+        kwargs: dict[str, Any] = {"timestamps": True, "tail": tail or "all"}
+        if since:
+            kwargs["since"] = float(since)
+        try:
+            return self.client.api.logs(container_id, **kwargs).decode(errors="replace")
+        except docker.errors.DockerException:
+            return ""
+
+    def _archive_logs(self, ids: list[str]) -> None:
+        """What stopped containers printed, kept before they are removed (LogArchive's budget)."""
+        if self.log_archive is None or not ids:
+            return
+        for c in self.client.api.containers(all=True, filters={"id": ids}):
+            if c["Labels"].get(labels.ROLE) != labels.ROLE_CONTAINER:
+                continue
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                # Docker bounds a log read by lines only: this keeps one read's memory bounded too
+                text = self.client.api.logs(c["Id"], timestamps=True, tail=ARCHIVE_TAIL_LINES)
+                self.log_archive.keep(StreamKey.from_labels(c["Labels"], int(c["Created"])), text)
+
     def stop_instance(self, handle: InstanceHandle, timeout: float = STOP_TIMEOUT) -> None:
         """One instance; see stop_instances."""
         self.stop_instances([handle], timeout)
@@ -338,6 +378,7 @@ class DockerRuntime:
         holders = list(dict.fromkeys(h.pod_id for h in handles if h.pod_id))
         if timeout > 0 and members:
             self._await_exit([cid for cid in members if self._terminate(cid)], timeout)
+        self._archive_logs(members)
         self._remove_all(members)  # force: SIGKILL for any that ignored SIGTERM
         self._remove_all(holders)
 

@@ -136,7 +136,7 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
             "ProductionVariants": [variant, {**variant, "VariantName": "Second", "InitialInstanceCount": 2}],
             "DataCaptureConfig": {
                 "InitialSamplingPercentage": 10,
-                "DestinationS3Uri": "s3://bucket/capture",
+                "DestinationS3Uri": "file:///tmp/inferpipe-fuzz-capture",
                 "CaptureOptions": [{"CaptureMode": "Input"}],
             },
             "Tags": [{"Key": "k", "Value": "v"}],
@@ -219,6 +219,7 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
         "Inferpipe.Events": {"Kind": "endpoint", "Name": ENDPOINT, "Limit": 5},
         "Inferpipe.EndpointMetrics": {"EndpointName": ENDPOINT, "Seconds": 60},
         "Inferpipe.Logs": {"EndpointName": ENDPOINT, "ContainerHostname": "model", "Tail": 5},
+        "Inferpipe.GetInvocationTrace": {"TraceId": "fz-no-such-trace"},
     }
 
 

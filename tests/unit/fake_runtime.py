@@ -255,6 +255,14 @@ class FakeRuntime:
             cont = self.containers.get(container_id)
             return "\n".join(cont.log[-tail:]) if cont else ""
 
+    log_archive = None  # the fake keeps no logs of stopped containers
+
+    def log_sources(self, owner_kind: str, owner: str) -> list[tuple[Any, str]]:
+        return []
+
+    def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str:
+        return ""
+
     def stop_instances(self, handles: list[InstanceHandle], timeout: float = 30) -> None:
         with self._lock:
             doomed = [self._find(h) for h in handles]
