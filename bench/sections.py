@@ -1,4 +1,4 @@
-"""The seven measurements. Each returns a SectionResult: numbers for the JSON file, rows for the
+"""The measurements. Each returns a SectionResult: numbers for the JSON file, rows for the
 table, and the targets it can judge. Every figure that depends on the machine is paired with a
 baseline measured in the same run, on the same containers where that makes sense."""
 
@@ -943,6 +943,7 @@ def _capture_totals(b: Bench, endpoint: str) -> dict[str, float]:
         if f'endpoint="{endpoint}"' in line:
             metric, value = line.rsplit(" ", 1)
             out[metric.split("{")[0]] = out.get(metric.split("{")[0], 0.0) + float(value)
+    return out
 
 
 def section_s3transform(ctx: Ctx) -> SectionResult:
