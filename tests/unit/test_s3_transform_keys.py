@@ -58,3 +58,24 @@ def test_output_keys_are_the_input_keys_plus_out_under_the_output_path() -> None
 def test_a_bad_uri_is_a_validation_error_naming_the_member() -> None:
     with pytest.raises(ValidationException, match="S3OutputPath"):
         parse("s3://Not_A_Bucket/x", "TransformOutput.S3OutputPath")
+
+
+class OneObject(Listing):
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+
+    def iter_object(self, uri: S3Uri) -> tuple[ObjectInfo, Iterator[bytes]]:
+        return ObjectInfo(uri, len(self.body), "etag"), iter([self.body])
+
+
+def test_a_manifest_larger_than_the_setting_fails_the_job_naming_it() -> None:
+    manifest = b'[{"prefix": "s3://bkt/in/"}, "a.csv"]'
+    with pytest.raises(InputError, match="INFERPIPE_MAX_MANIFEST_BYTES"):
+        list_inputs(OneObject(manifest), "s3://bkt/m.json", "ManifestFile", len(manifest) - 1)  # type: ignore[arg-type]
+
+
+def test_a_manifest_on_s3_may_not_name_host_files() -> None:
+    manifest = b'[{"prefix": "file:///etc/"}, "passwd"]'
+    with pytest.raises(InputError, match="must be an s3:// URI"):
+        list_inputs(OneObject(manifest), "s3://bkt/m.json", "ManifestFile")  # type: ignore[arg-type]
