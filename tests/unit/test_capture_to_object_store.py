@@ -112,3 +112,15 @@ def test_s3_manifest_lists_uris_exactly() -> None:
 def test_local_manifest_unchanged(tmp_path: Path) -> None:
     doc = json.loads(manifest_of([tmp_path / "a.csv", tmp_path / "s" / "b.csv"]))
     assert doc == [{"prefix": f"file://{tmp_path}/"}, "a.csv", "s/b.csv"]
+
+
+def test_s3_file_seconds_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from inferpipe.core.config import ConfigError, Settings
+
+    monkeypatch.setenv("INFERPIPE_HOME", str(tmp_path))
+    assert Settings.from_env().capture_s3_file_seconds == 60.0
+    monkeypatch.setenv("INFERPIPE_CAPTURE_S3_FILE_SECONDS", "5")
+    assert Settings.from_env().capture_s3_file_seconds == 5.0
+    monkeypatch.setenv("INFERPIPE_CAPTURE_S3_FILE_SECONDS", "soon")
+    with pytest.raises(ConfigError, match="INFERPIPE_CAPTURE_S3_FILE_SECONDS"):
+        Settings.from_env()
