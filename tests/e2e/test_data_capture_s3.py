@@ -214,15 +214,39 @@ def transform(sm: Any, model: str, source: str, output: str, data_type: str = "S
     return name
 
 
-def test_transform_job_capture_to_s3_lists_s3_uris(s3_server: Any, csm: Any, echo_image: str) -> None:
+def test_transform_job_capture_to_s3_lists_s3_uris(
+    s3_server: Any, capd: DaemonHandle, csm: Any, echo_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = unique("cap-s3tx")
     csm.create_model(ModelName=model, Containers=echo_containers(echo_image, 2))
     bucket = s3_server.bucket(unique("cap-tx"))
     for key in ("in/a.csv", "in/sub/b.csv"):
         s3_server.put(f"s3://{bucket}/{key}", b"1,2\n3,4\n")
     before = dt.datetime.now(dt.UTC)
+    # started as the SDK starts it: Transformer.transform with its BatchDataCaptureConfig
+    session = sdk_session(capd, s3_server, monkeypatch)
+    from sagemaker.inputs import BatchDataCaptureConfig
+    from sagemaker.transformer import Transformer
+
+    name = unique("cap-s3tx")
+    Transformer(
+        model_name=model,
+        instance_count=1,
+        instance_type="ml.m5.large",
+        output_path=f"s3://{bucket}/out",
+        assemble_with="Line",
+        sagemaker_session=session,
+    ).transform(
+        f"s3://{bucket}/in/",
+        content_type="text/csv",
+        split_type="Line",
+        job_name=name,
+        batch_data_capture_config=BatchDataCaptureConfig(
+            destination_s3_uri=f"s3://{bucket}/capture", generate_inference_id=True
+        ),
+        wait=False,
+    )
     capture = {"DestinationS3Uri": f"s3://{bucket}/capture", "GenerateInferenceId": True}
-    name = transform(csm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out", DataCaptureConfig=capture)
     desc = finished(csm, name)
     assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
     assert desc["DataCaptureConfig"] == capture
