@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from typing import IO
 
 from inferpipe.core.containers.hostpaths import confined_key
@@ -29,10 +30,18 @@ class S3Sink:
 
     deferred = True
 
-    def __init__(self, objects: S3Objects, root: S3Uri) -> None:
-        self.objects = objects
+    def __init__(self, objects: S3Objects | Callable[[], S3Objects], root: S3Uri) -> None:
+        # A callable is called on the first upload, on the writer's thread: building a boto3 client
+        # takes long enough that the event loop installing a route must not wait for it.
+        self._objects = objects
         self.root = root
         self._spools: dict[str, IO[bytes]] = {}
+
+    @property
+    def objects(self) -> S3Objects:
+        if not isinstance(self._objects, S3Objects):
+            self._objects = self._objects()
+        return self._objects
 
     def append(self, key: str, data: bytes) -> None:
         spool = self._spools.get(key)

@@ -88,6 +88,14 @@ class CaptureFactory:
             self._built[key] = self._build(endpoint, config)
         return self._built[key]
 
+    def _s3_objects(self) -> S3Objects:
+        """The daemon's S3 client, built once, on the capture writer's thread (its only caller)."""
+        if self._objects is None:
+            if self.s3 is None:
+                raise RuntimeError("this daemon has no S3 client for data capture")
+            self._objects = self.s3()
+        return self._objects
+
     def _build(self, endpoint: str, config: dict[str, Any] | None) -> EndpointCapture | None:
         try:
             spec = CaptureSpec.from_config(config or {}, self.policy)
@@ -102,14 +110,8 @@ class CaptureFactory:
         if isinstance(spec.destination, Path):
             sink = FileSink(spec.destination)
         else:
-            try:
-                if self.s3 is None:
-                    raise RuntimeError("this daemon has no S3 client")
-                self._objects = self._objects or self.s3()
-                sink = S3Sink(self._objects, spec.destination)
-            except Exception as exc:  # noqa: BLE001 - a bad S3 configuration turns capture off, never serving
-                log.warning("endpoint %s: data capture is off: S3 cannot be used: %s", endpoint, exc)
-                return None
+            # a bad S3 configuration surfaces at the first upload: logged, its records counted as dropped
+            sink = S3Sink(self._s3_objects, spec.destination)
             max_file_seconds = self.s3_file_seconds
         target = CaptureTarget(sink, spec.encodings, max_file_seconds=max_file_seconds)
         return EndpointCapture(spec, self.writer, target)
