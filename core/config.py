@@ -106,6 +106,7 @@ class Settings:
     capture_buffer_bytes: int = 64 * MiB
     capture_max_file_bytes: int = 64 * MiB
     capture_flush_seconds: float = 1.0
+    capture_s3_file_seconds: float = 60.0  # an s3:// capture file is uploaded at most this long after it opened
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -170,6 +171,7 @@ class Settings:
             capture_buffer_bytes=_size("INFERPIPE_CAPTURE_BUFFER_BYTES", 64 * MiB) or 0,
             capture_max_file_bytes=_size("INFERPIPE_CAPTURE_MAX_FILE_BYTES", 64 * MiB) or 0,
             capture_flush_seconds=env_seconds("INFERPIPE_CAPTURE_FLUSH_SECONDS", 1.0, minimum=0.01),
+            capture_s3_file_seconds=env_seconds("INFERPIPE_CAPTURE_S3_FILE_SECONDS", 60.0, minimum=0.01),
             allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
             max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),

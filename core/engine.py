@@ -112,7 +112,9 @@ def build_engine(
         on_instance_trouble=lambda fleet, inst: endpoints.instance_trouble(fleet, inst),
         container_timeout=container_timeout,
     )
-    router.capture = CaptureFactory(capture_writer(settings, metrics), host_paths)
+    router.capture = CaptureFactory(
+        capture_writer(settings, metrics), host_paths, lambda: _s3_objects(settings), settings.capture_s3_file_seconds
+    )
     endpoints = EndpointManager(settings, store, runtime, launcher, router, timing)
     deployments = Deployments(endpoints, Alarms(store, metrics))
     endpoints.deployments = deployments

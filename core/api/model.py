@@ -47,16 +47,7 @@ def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None
             if isinstance(cont, dict):
                 env_bytes += _check_container(c, cont, f"containers.{i}.member")
         dicts = [x for x in containers if isinstance(x, dict)]
-        hostnames = [x.get("ContainerHostname") for x in dicts]
-        named = [h for h in hostnames if h and isinstance(h, str)]  # a non-string is reported above
-        if named and len(named) != len(dicts):
-            c.rule(
-                "ContainerHostname must be set on every container of the pipeline or on none of them"
-                f" ({len(named)} of {len(dicts)} containers set it)."
-            )
-        duplicates = sorted({h for h in named if named.count(h) > 1})
-        if duplicates:
-            c.rule(f"ContainerHostname must be unique within a model: {', '.join(duplicates)} used more than once.")
+        named = check_hostnames(c, dicts, "a model")
         if len(dicts) > 1 and any(x.get("Mode") == "MultiModel" for x in dicts):
             c.rule("More than one container in MultiModel mode is not supported with inference pipeline.")
         if mode == "Direct" and len(named) != len(dicts):
@@ -75,6 +66,21 @@ def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None
             f" {MAX_ENV_BYTES // 1024} KB limit."
         )
     c.raise_if_any()
+
+
+def check_hostnames(c: Checker, dicts: list[dict[str, Any]], within: str) -> list[str]:
+    """A pipeline's ContainerHostnames: on every container or on none, and unique ("within a model",
+    "within a model package"). Returns the names set."""
+    named = [h for h in (x.get("ContainerHostname") for x in dicts) if h and isinstance(h, str)]
+    if named and len(named) != len(dicts):
+        c.rule(
+            "ContainerHostname must be set on every container of the pipeline or on none of them"
+            f" ({len(named)} of {len(dicts)} containers set it)."
+        )
+    duplicates = sorted({h for h in named if named.count(h) > 1})
+    if duplicates:
+        c.rule(f"ContainerHostname must be unique within {within}: {', '.join(duplicates)} used more than once.")
+    return named
 
 
 def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:

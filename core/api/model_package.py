@@ -13,7 +13,7 @@ from typing import Any
 
 from inferpipe.core import arns
 from inferpipe.core.api import listing
-from inferpipe.core.api.model import MAX_ENV_BYTES, check_container
+from inferpipe.core.api.model import MAX_ENV_BYTES, check_container, check_hostnames
 from inferpipe.core.api.model_package_group import COMPLETED, name_of
 from inferpipe.core.api.model_package_group import KIND as GROUP_KIND
 from inferpipe.core.api.model_package_group import PACKAGE_KIND as KIND
@@ -245,15 +245,7 @@ def validate_create_model_package(req: dict[str, Any], host_paths: HostPathPolic
     for i, cont in enumerate(dicts, 1):
         path = f"inferenceSpecification.containers.{i}.member"
         env_bytes += check_container(c, cont, path)
-    named = [x.get("ContainerHostname") for x in dicts if x.get("ContainerHostname")]
-    if named and len(named) != len(dicts):
-        c.rule(
-            "ContainerHostname must be set on every container of the pipeline or on none of them"
-            f" ({len(named)} of {len(dicts)} containers set it)."
-        )
-    duplicates = sorted({h for h in named if named.count(h) > 1})
-    if duplicates:
-        c.rule(f"ContainerHostname must be unique within a model package: {', '.join(duplicates)} used more than once.")
+    check_hostnames(c, dicts, "a model package")
     if env_bytes > MAX_ENV_BYTES:
         c.rule(
             f"The combined length of all Environment keys and values is {env_bytes} bytes, more than the"

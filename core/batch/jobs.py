@@ -42,8 +42,9 @@ from inferpipe.core.batch.spec import (
     describe,
 )
 from inferpipe.core.batch.state import RUNNING, TERMINAL, TransformJobState, TransformJobStatus
-from inferpipe.core.capture.manifest import write_batch_capture
-from inferpipe.core.capture.sink import FileSink
+from inferpipe.core.capture.manifest import Location, write_batch_capture
+from inferpipe.core.capture.s3sink import S3Sink
+from inferpipe.core.capture.sink import CaptureSink, FileSink
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.chain import new_session
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -54,6 +55,7 @@ from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
 from inferpipe.core.retry import retry
 from inferpipe.core.s3.client import s3_objects
+from inferpipe.core.s3.errors import S3Error
 from inferpipe.core.s3.objects import S3Objects
 from inferpipe.core.s3.uri import S3Uri, is_s3_uri
 from inferpipe.core.spec import ModelSpec, VariantSpec
@@ -116,7 +118,8 @@ class Job:
     stop_requested: bool = False
     failures: list[str] = field(default_factory=list)
     output_root: Path | None = None  # S3OutputPath, resolved and checked when the job starts
-    completed: list[tuple[Path, Path]] = field(default_factory=list)  # (input, output) of each file done
+    # (input, output) of each file done: a local path, or the object's URI when it is on S3
+    completed: list[tuple[Location, Location]] = field(default_factory=list)
     output_s3: S3Uri | None = None  # or S3OutputPath on S3, checked writable when the job starts
 
 
@@ -154,7 +157,9 @@ class TransformManager:
             s3data.parse(spec.uri, "TransformInput.DataSource.S3DataSource.S3Uri")
         else:
             check_input_exists(spec.uri, spec.data_type, self.host_paths)
-        if spec.capture_destination is not None:
+        if spec.capture_destination is not None and is_s3_uri(spec.capture_destination):
+            s3data.parse(spec.capture_destination, "DataCaptureConfig.DestinationS3Uri")
+        elif spec.capture_destination is not None:
             allowed(spec.capture_destination, "DataCaptureConfig.DestinationS3Uri", self.host_paths)
         model = self.store.get("model", spec.model_name)
         if model is None:
@@ -341,15 +346,23 @@ class TransformManager:
 
     async def _capture(self, job: Job) -> None:
         """The job's data capture: manifests of the files it transformed (see core/capture/manifest.py)."""
-        assert job.spec.capture_destination is not None
-        dest = job_path(job.spec.capture_destination, "DataCaptureConfig.DestinationS3Uri", self.host_paths)
-        done = sorted(job.completed)
+        uri = job.spec.capture_destination
+        assert uri is not None
+        member = "DataCaptureConfig.DestinationS3Uri"
+        sink: CaptureSink
+        if is_s3_uri(uri):
+            sink = S3Sink(await asyncio.to_thread(self.s3), s3data.parse(uri, member))
+        else:
+            sink = FileSink(job_path(uri, member, self.host_paths))
+        done = sorted(job.completed, key=lambda pair: str(pair[0]))
         try:
             await asyncio.to_thread(
-                write_batch_capture, FileSink(dest), job.state.start_time, [i for i, _ in done], [o for _, o in done]
+                write_batch_capture, sink, job.state.start_time, [i for i, _ in done], [o for _, o in done]
             )
+        except S3Error as exc:
+            raise JobFailed("ClientError", f"Could not write the data capture: {exc.reason}") from exc
         except OSError as exc:
-            raise JobFailed("ClientError", f"Could not write the data capture to {dest}: {exc}.") from exc
+            raise JobFailed("ClientError", f"Could not write the data capture to {uri}: {exc}.") from exc
 
     def s3(self) -> S3Objects:
         """The S3 client, built on first use from the settings and the standard AWS configuration."""
@@ -523,7 +536,7 @@ class TransformManager:
                 await ft.run()
                 done = True
                 progress.files_completed += 1
-                job.completed.append((file.path, final))
+                job.completed.append((file.s3 or file.path, writer.uri if writer is not None else final))
             except FileFailed as exc:
                 progress.files_failed += 1
                 job.failures.append(str(exc))

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from inferpipe.core.capture.record import Encodings, media_type
 from inferpipe.core.containers.hostpaths import HostPathPolicy, PathRefused
+from inferpipe.core.s3.uri import S3Uri, S3UriError, is_s3_uri, parse_s3_uri
 
 LOCAL_SCHEMES = ("file://", "/")
 
@@ -23,8 +24,8 @@ def destination_path(uri: str, member: str, policy: HostPathPolicy) -> Path:
     the allowed roots; DestinationRefused otherwise."""
     if not uri.startswith(LOCAL_SCHEMES):
         raise DestinationRefused(
-            f"{member} {uri!r} cannot be written: inferpipe writes captured data to a local directory. Give an"
-            " absolute path (/data/capture) or a file:// URL (file:///data/capture)."
+            f"{member} {uri!r} cannot be written: give an s3:// URI (s3://bucket/capture), an absolute path"
+            " (/data/capture) or a file:// URL (file:///data/capture)."
         )
     text = unquote(uri[len("file://") :]) if uri.startswith("file://") else uri
     text = text.removeprefix("localhost") if text.startswith("localhost/") else text
@@ -39,9 +40,19 @@ def destination_path(uri: str, member: str, policy: HostPathPolicy) -> Path:
         raise DestinationRefused(str(exc)) from None
 
 
+def destination(uri: str, member: str, policy: HostPathPolicy) -> Path | S3Uri:
+    """Where a DestinationS3Uri writes: an S3 prefix (s3://bucket/prefix) or a checked local directory."""
+    if is_s3_uri(uri):
+        try:
+            return parse_s3_uri(uri)
+        except S3UriError as exc:
+            raise DestinationRefused(f"{member}: {exc}") from None
+    return destination_path(uri, member, policy)
+
+
 @dataclass(frozen=True)
 class CaptureSpec:
-    destination: Path
+    destination: Path | S3Uri
     sampling_percentage: int
     capture_input: bool
     capture_output: bool
@@ -57,7 +68,7 @@ class CaptureSpec:
         modes = {o.get("CaptureMode") for o in dc.get("CaptureOptions") or []}
         header = dc.get("CaptureContentTypeHeader") or {}
         return cls(
-            destination=destination_path(dc["DestinationS3Uri"], "DataCaptureConfig.DestinationS3Uri", policy),
+            destination=destination(dc["DestinationS3Uri"], "DataCaptureConfig.DestinationS3Uri", policy),
             sampling_percentage=int(dc.get("InitialSamplingPercentage", 0)),
             capture_input=bool(modes & {"Input", "InputAndOutput"}),
             capture_output=bool(modes & {"Output", "InputAndOutput"}),

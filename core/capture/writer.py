@@ -38,13 +38,18 @@ class CaptureTarget:
     encodings: Encodings = Encodings()
     # The key's prefix below the destination: "endpoint/variant" for an endpoint.
     prefix: Callable[[CaptureEvent], str] = field(default=lambda e: f"{e.endpoint}/{e.variant}")
+    # A file open this long is finished too: an object store shows a file only once it is finished.
+    max_file_seconds: float | None = None
 
 
 @dataclass
 class _OpenFile:
     key: str
     hour: str
+    opened: float = 0.0
     size: int = 0
+    # Records appended but not yet stored, for a sink that stores a file only when it is finished.
+    pending: list[CaptureEvent] = field(default_factory=list)
 
 
 def hour_path(t: float) -> str:
@@ -117,7 +122,7 @@ class CaptureWriter:
             finally:
                 with self._cond:
                     self._waiting_bytes -= sum(cost for _, _, cost in batch)
-            self._finish_past_hours()
+            self._finish_due()
             if closing and not batch:
                 self._finish_all()
                 return
@@ -144,7 +149,7 @@ class CaptureWriter:
                 self._finish(slot)
                 current = None
             if current is None:
-                current = _OpenFile(f"{prefix}/{hour}/{file_name(event.time)}", hour)
+                current = _OpenFile(f"{prefix}/{hour}/{file_name(event.time)}", hour, self.clock())
                 self._files[slot] = (target, current)
             group = groups.setdefault(slot, (target, current, [], []))
             group[2].append(line)
@@ -160,6 +165,12 @@ class CaptureWriter:
             log.warning("capture: could not write %d record(s) to %s: %s", len(lines), file.key, exc)
             self._count_dropped(events)
             return
+        if getattr(target.sink, "deferred", False):
+            file.pending.extend(events)
+        else:
+            self._count_written(events)
+
+    def _count_written(self, events: list[CaptureEvent]) -> None:
         self.written += len(events)
         if self.on_written is not None:
             for (endpoint, variant), n in _tally(events).items():
@@ -179,12 +190,22 @@ class CaptureWriter:
         target, file = entry
         try:
             target.sink.finish(file.key)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("capture: could not finish %s: %s", file.key, exc)
+        except Exception as exc:  # noqa: BLE001 - an upload failing loses its file's records, never a request
+            log.warning("capture: could not finish %s (%d record(s) lost): %s", file.key, len(file.pending), exc)
+            self._count_dropped(file.pending)
+            return
+        self._count_written(file.pending)
 
-    def _finish_past_hours(self) -> None:
-        now = hour_path(self.clock())
-        for slot in [s for s, (_, f) in self._files.items() if f.hour < now]:
+    def _finish_due(self) -> None:
+        """Finish the files whose hour has passed, and those open longer than their target allows."""
+        t = self.clock()
+        now = hour_path(t)
+        due = [
+            s
+            for s, (target, f) in self._files.items()
+            if f.hour < now or (target.max_file_seconds is not None and t - f.opened >= target.max_file_seconds)
+        ]
+        for slot in due:
             self._finish(slot)
 
     def _finish_all(self) -> None:

@@ -4,10 +4,12 @@ other AWS credentials the daemon's environment holds)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from ..config import Settings
 from .objects import S3Objects
@@ -32,7 +34,9 @@ def s3_client(settings: Settings) -> Any:
         s3=s3_config or None,
     )
     kwargs: dict[str, Any] = {
-        "region_name": settings.s3_region or session.region_name or settings.region,
+        # botocore reads AWS_DEFAULT_REGION and profiles but not AWS_REGION, which other SDKs and
+        # SageMaker's containers set
+        "region_name": settings.s3_region or session.region_name or os.environ.get("AWS_REGION") or settings.region,
         "config": config,
     }
     if settings.s3_endpoint_url:
@@ -57,6 +61,11 @@ def s3_access(settings: Settings) -> tuple[str | None, str, Any]:
     endpoint = client.meta.endpoint_url
     if endpoint and ".amazonaws.com" in endpoint:
         endpoint = None
-    credentials = client._request_signer._credentials  # botocore keeps the resolved chain's result here
+    if settings.s3_access_key_id:
+        credentials = Credentials(
+            settings.s3_access_key_id, settings.s3_secret_access_key or "", settings.s3_session_token
+        )
+    else:
+        credentials = boto3.session.Session(profile_name=settings.s3_profile or None).get_credentials()
     frozen = credentials.get_frozen_credentials() if credentials is not None else None
     return endpoint, client.meta.region_name, frozen

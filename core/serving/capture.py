@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from inferpipe.core.capture.record import CaptureEvent
-from inferpipe.core.capture.sink import FileSink
+from inferpipe.core.capture.s3sink import S3Sink
+from inferpipe.core.capture.sink import CaptureSink, FileSink
 from inferpipe.core.capture.spec import CaptureSpec, DestinationRefused
 from inferpipe.core.capture.writer import CaptureTarget, CaptureWriter, WriterLimits
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.hostpaths import HostPathPolicy
+from inferpipe.core.s3.objects import S3Objects
 from inferpipe.core.serving.metrics import CAPTURE_DROPPED, CAPTURED, Metrics
 
 log = logging.getLogger(__name__)
@@ -62,9 +66,18 @@ class EndpointCapture:
 class CaptureFactory:
     """Builds the capture of an endpoint config over the daemon's one writer."""
 
-    def __init__(self, writer: CaptureWriter, policy: HostPathPolicy) -> None:
+    def __init__(
+        self,
+        writer: CaptureWriter,
+        policy: HostPathPolicy,
+        s3: Callable[[], S3Objects] | None = None,
+        s3_file_seconds: float | None = None,
+    ) -> None:
         self.writer = writer
         self.policy = policy
+        self.s3 = s3  # the S3 client, built on the first s3:// destination
+        self.s3_file_seconds = s3_file_seconds  # how long an S3 capture file stays open before it is uploaded
+        self._objects: S3Objects | None = None
         # One capture per endpoint and DataCaptureConfig: a route re-installed for the same config
         # (a weights or capacity change, a re-adoption) keeps appending to the same files.
         self._built: dict[tuple[str, str], EndpointCapture | None] = {}
@@ -75,6 +88,14 @@ class CaptureFactory:
             self._built[key] = self._build(endpoint, config)
         return self._built[key]
 
+    def _s3_objects(self) -> S3Objects:
+        """The daemon's S3 client, built once, on the capture writer's thread (its only caller)."""
+        if self._objects is None:
+            if self.s3 is None:
+                raise RuntimeError("this daemon has no S3 client for data capture")
+            self._objects = self.s3()
+        return self._objects
+
     def _build(self, endpoint: str, config: dict[str, Any] | None) -> EndpointCapture | None:
         try:
             spec = CaptureSpec.from_config(config or {}, self.policy)
@@ -84,7 +105,15 @@ class CaptureFactory:
             return None
         if spec is None:
             return None
-        target = CaptureTarget(FileSink(spec.destination), spec.encodings)
+        sink: CaptureSink
+        max_file_seconds = None
+        if isinstance(spec.destination, Path):
+            sink = FileSink(spec.destination)
+        else:
+            # a bad S3 configuration surfaces at the first upload: logged, its records counted as dropped
+            sink = S3Sink(self._s3_objects, spec.destination)
+            max_file_seconds = self.s3_file_seconds
+        target = CaptureTarget(sink, spec.encodings, max_file_seconds=max_file_seconds)
         return EndpointCapture(spec, self.writer, target)
 
 

@@ -279,8 +279,8 @@ def test_transform_job_capture_writes_input_and_output_manifests(sm, echo_image,
     assert wait_job(sm, again)["TransformJobStatus"] == "Completed"
     assert sorted(p.relative_to(out2).as_posix() for p in out2.rglob("*.out")) == ["a.csv.out", "sub/b.csv.out"]
 
-    # an S3 destination is refused before anything starts
+    # an S3 destination that names no valid bucket is refused before anything starts
     with pytest.raises(sm.exceptions.ClientError) as err:
-        job(unique("cap-tx-s3"), {"DestinationS3Uri": "s3://bucket/capture"})
+        job(unique("cap-tx-s3"), {"DestinationS3Uri": "s3://Bad_Bucket/capture"})
     assert err.value.response["Error"]["Code"] == "ValidationException"
-    assert "DataCaptureConfig.DestinationS3Uri 's3://bucket/capture'" in err.value.response["Error"]["Message"]
+    assert "DataCaptureConfig.DestinationS3Uri: 's3://Bad_Bucket/capture'" in err.value.response["Error"]["Message"]

@@ -1,5 +1,6 @@
 """DataCaptureConfig at the control plane: a local destination (made absolute by the CLI), refused
-when it is S3 or a path the daemon may not write, with nothing stored; Describe's capture summary."""
+when it names no valid S3 bucket, another scheme, or a path the daemon may not write, with nothing
+stored; Describe's capture summary."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def capture(dest: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("dest", "says"),
     [
-        ("s3://bucket/capture", "inferpipe writes captured data to a local directory"),
+        ("s3://Bad_Bucket/capture", "does not name a valid bucket"),
+        ("gs://bucket/capture", "give an s3:// URI (s3://bucket/capture)"),
         ("file://relative/capture", "must be a file:// URL with an absolute path"),
         ("/etc/inferpipe-capture", "is inside /etc, which inferpipe never reads or writes"),
     ],

@@ -13,7 +13,7 @@ import pytest
 
 from inferpipe.core.capture.record import CaptureEvent, Encodings, capture_line, inference_time
 from inferpipe.core.capture.sink import FileSink
-from inferpipe.core.capture.spec import CaptureSpec, DestinationRefused, destination_path
+from inferpipe.core.capture.spec import CaptureSpec, DestinationRefused, destination
 from inferpipe.core.capture.writer import CaptureTarget, CaptureWriter, WriterLimits
 from inferpipe.core.containers.hostpaths import HostPathPolicy
 
@@ -169,14 +169,15 @@ def test_spec_from_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("uri", "says"),
     [
-        ("s3://bucket/cap", "local directory"),
+        ("s3://Bad_Bucket/cap", "valid bucket"),
+        ("gs://bucket/cap", "give an s3:// URI"),
         ("file://relative/cap", "absolute path"),
         ("/etc/cap", "never reads or writes"),
     ],
 )
 def test_destination_refused(uri: str, says: str) -> None:
     with pytest.raises(DestinationRefused, match=says):
-        destination_path(uri, "DataCaptureConfig.DestinationS3Uri", HostPathPolicy(None, (Path("/etc"),)))
+        destination(uri, "DataCaptureConfig.DestinationS3Uri", HostPathPolicy(None, (Path("/etc"),)))
 
 
 def test_capture_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

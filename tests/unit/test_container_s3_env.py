@@ -40,3 +40,27 @@ def test_env_only_with_the_opt_in(tmp_path: Path) -> None:
         "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "secret",
     }
+
+
+def test_env_from_the_standard_aws_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSTANDARD")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "standard-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://localhost:4566")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    env = container_s3_env(Settings(home=tmp_path, container_s3=True))
+    assert env == {
+        "AWS_REGION": "ap-south-1",
+        "AWS_DEFAULT_REGION": "ap-south-1",
+        "AWS_ENDPOINT_URL_S3": "http://host.docker.internal:4566",
+        "AWS_ACCESS_KEY_ID": "AKIDSTANDARD",
+        "AWS_SECRET_ACCESS_KEY": "standard-secret",
+        "AWS_SESSION_TOKEN": "token",
+    }

@@ -424,13 +424,13 @@ def test_valid_endpoint_configs_pass() -> None:
                 v(),
                 DataCaptureConfig={
                     "InitialSamplingPercentage": 5,
-                    "DestinationS3Uri": "s3://bucket/capture",
+                    "DestinationS3Uri": "s3://Bucket_Name/capture",
                     "CaptureOptions": [{"CaptureMode": "Input"}],
                 },
             ),
-            "DataCaptureConfig.DestinationS3Uri 's3://bucket/capture' cannot be written: inferpipe writes captured"
-            " data to a local directory. Give an absolute path (/data/capture) or a file:// URL"
-            " (file:///data/capture).",
+            "DataCaptureConfig.DestinationS3Uri: 's3://Bucket_Name/capture' does not name a valid bucket: a bucket"
+            " name is 3 to 63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or"
+            " digit.",
         ),
         (
             config(
