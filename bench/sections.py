@@ -1,4 +1,4 @@
-"""The six measurements. Each returns a SectionResult: numbers for the JSON file, rows for the
+"""The measurements. Each returns a SectionResult: numbers for the JSON file, rows for the
 table, and the targets it can judge. Every figure that depends on the machine is paired with a
 baseline measured in the same run, on the same containers where that makes sense."""
 
@@ -22,13 +22,15 @@ from botocore.exceptions import ClientError
 
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
+from .s3transform import S3_THROUGHPUT_RATIO
+from .s3transform import measure as measure_s3_transform
 from .stats import diff, mean, median, percentile, ratio, rnd
 from .telemetry import section_otlp
 
 SMALL_BODY = 64  # bytes: "small bodies" for the overhead and throughput targets
 KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp")
+SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp", "s3transform")
 
 # Targets from the issue
 OVERHEAD_P50_MS = 0.5
@@ -944,6 +946,36 @@ def _capture_totals(b: Bench, endpoint: str) -> dict[str, float]:
     return out
 
 
+def section_s3transform(ctx: Ctx) -> SectionResult:
+    out = SectionResult("s3transform")
+    r = measure_s3_transform(ctx.quick, ctx.log)
+    out.results = r
+    met = out.target(
+        "s3_transform_ratio", f"≥ {S3_THROUGHPUT_RATIO}× file → file", r["ratio"], S3_THROUGHPUT_RATIO, at_most=False
+    )
+    out.rows.append(
+        Row(
+            f"transform {r['input_mib']:g} MiB: S3 → S3 vs file → file (MiB/s, same job, same daemon)",
+            fmt(r["s3_to_s3_mib_s"], 1),
+            fmt(r["file_to_file_mib_s"], 1),
+            "",
+            fmt_ratio(r["ratio"]),
+            f"≥ {S3_THROUGHPUT_RATIO}×",
+            met,
+        )
+    )
+    out.rows.append(
+        Row(
+            f"daemon peak RSS during the job of {r['input_mib']:g} MiB: S3 → S3 vs file → file (MiB)",
+            fmt(r["daemon_peak_rss_s3_job_mib"], 1),
+            fmt(r["daemon_peak_rss_file_job_mib"], 1),
+            fmt(diff(r["daemon_peak_rss_s3_job_mib"], r["daemon_peak_rss_file_job_mib"]), 1),
+            fmt_ratio(ratio(r["daemon_peak_rss_s3_job_mib"], r["daemon_peak_rss_file_job_mib"])),
+        )
+    )
+    return out
+
+
 RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "overhead": section_overhead,
     "throughput": section_throughput,
@@ -953,6 +985,7 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "coldstart": section_coldstart,
     "capture": section_capture,
     "otlp": section_otlp,
+    "s3transform": section_s3transform,
 }
 
 assert tuple(RUNNERS) == SECTIONS

@@ -62,11 +62,14 @@ DEFAULT_LOG_BACKUPS = 3
 def _csv(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
+
 # Model data is copied or extracted into the cache: these bound one model's copy. 20 GiB holds the
 # weights of a 7-billion-parameter model in 16-bit floats with room to spare while leaving a small
 # disk usable; real models have at most a few thousand files, and 100,000 extract in about 30 s.
 DEFAULT_MAX_MODEL_DATA_BYTES = 20 * 1024**3
 DEFAULT_MAX_MODEL_DATA_MEMBERS = 100_000
+# A transform job's manifest on S3 is read whole; millions of keys fit in 64 MiB.
+DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 # Threads count as pids: a model server with a few workers of a few dozen threads each fits easily,
 # a fork bomb does not.
 DEFAULT_CONTAINER_PIDS = 4096
@@ -108,10 +111,12 @@ class Settings:
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"INFERPIPE_PORT={self.port} is out of range: expected an integer from 1 to 65535.")
+
     # host paths, model data and containers (hostpaths.py, archive.py, instance_types.py)
     allowed_roots: tuple[Path, ...] | None = None  # None: anywhere outside the system trees
     max_model_data_bytes: int = DEFAULT_MAX_MODEL_DATA_BYTES
     max_model_data_members: int = DEFAULT_MAX_MODEL_DATA_MEMBERS
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     container_memory: int | None = None  # None: derived from the instance type
     container_pids: int = DEFAULT_CONTAINER_PIDS
     # S3 (core/s3/): all optional; unset, boto3's standard AWS configuration decides
@@ -170,6 +175,8 @@ class Settings:
             allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
             max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
+            max_manifest_bytes=_size("INFERPIPE_MAX_MANIFEST_BYTES", DEFAULT_MAX_MANIFEST_BYTES)
+            or DEFAULT_MAX_MANIFEST_BYTES,
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
             **_s3_from_env(),

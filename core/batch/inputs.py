@@ -32,8 +32,8 @@ def local_path(uri: str, member: str) -> Path:
 def _local_text(uri: str, member: str) -> str:
     if uri.startswith(("s3://", "https://", "http://")):
         raise ValidationException(
-            f"S3 is not configured in inferpipe, so {member} {uri!r} cannot be read or written. Give a local"
-            " path instead: an absolute path (/data/in/) or a file:// URL (file:///data/in/)."
+            f"{member} {uri!r} is not a local path, and inferpipe reads no http(s):// URLs. Give an s3://bucket/key"
+            " URI, an absolute path (/data/in/) or a file:// URL (file:///data/in/)."
         )
     text = uri
     if text.startswith("file://"):

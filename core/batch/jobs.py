@@ -383,7 +383,7 @@ class TransformManager:
         else:
             job.output_root = output_root(spec.output_path, self.host_paths)
         if is_s3_uri(spec.uri):
-            return s3data.list_inputs(self.s3(), spec.uri, spec.data_type)
+            return s3data.list_inputs(self.s3(), spec.uri, spec.data_type, self.settings.max_manifest_bytes)
         return list_inputs(spec.uri, spec.data_type, self.host_paths)
 
     async def _launch(self, fleet: Fleet) -> None:

@@ -15,14 +15,13 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inferpipe.core.batch.inputs import InputError, InputFile
+from inferpipe.core.config import DEFAULT_MAX_MANIFEST_BYTES
 from inferpipe.core.containers.hostpaths import PathRefused, confined_key
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.s3.errors import S3Error, from_boto
 from inferpipe.core.s3.objects import MultipartWriter, ObjectReader, S3Objects
 from inferpipe.core.s3.uri import S3Uri, S3UriError, is_s3_uri, parse_s3_uri
 
-# A manifest is a list of keys read whole, like a local one; a bigger object is not a manifest.
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 FLUSH_BYTES = 1024 * 1024  # handed to the uploader's thread at once, as the file writer flushes
 
 
@@ -47,10 +46,15 @@ def _relative(key: str, base: str, where: str) -> str:
     return relative
 
 
-def list_inputs(objects: S3Objects, uri: str, data_type: str) -> list[InputFile]:
+def list_inputs(
+    objects: S3Objects, uri: str, data_type: str, max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+) -> list[InputFile]:
     """Every input object of the job, sorted by key (ManifestFile: in the manifest's order)."""
     source = parse(uri, "S3Uri")
-    files = _from_manifest(objects, source) if data_type == "ManifestFile" else _from_prefix(objects, source)
+    if data_type == "ManifestFile":
+        files = _from_manifest(objects, source, max_manifest_bytes)
+    else:
+        files = _from_prefix(objects, source)
     if not files:
         raise InputError(
             f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure that'
@@ -75,13 +79,17 @@ def _from_prefix(objects: S3Objects, prefix: S3Uri) -> list[InputFile]:
     return found
 
 
-def _from_manifest(objects: S3Objects, manifest: S3Uri) -> list[InputFile]:
+def _from_manifest(objects: S3Objects, manifest: S3Uri, max_bytes: int) -> list[InputFile]:
+    # read whole, like a local manifest: the size is checked from the GET's own header first
     try:
         info, chunks = objects.iter_object(manifest)
-        if info.size > MAX_MANIFEST_BYTES:
+        if info.size > max_bytes:
+            close = getattr(chunks, "close", None)  # ends the GET without reading its body
+            if close is not None:
+                close()
             raise InputError(
-                f"ClientError: The manifest file {manifest} is {info.size} bytes; a manifest is at most"
-                f" {MAX_MANIFEST_BYTES} bytes."
+                f"ClientError: The manifest file {manifest} is {info.size} bytes, more than"
+                f" INFERPIPE_MAX_MANIFEST_BYTES ({max_bytes})."
             )
         doc = json.loads(b"".join(chunks))
     except S3Error as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 from support import REPO
 
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "otlp")
+SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp", "s3transform")
 UNAVAILABLE = "not available yet"
 
 
