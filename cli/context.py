@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from inferpipe.cli.client import ApiClient, start_daemon
 from inferpipe.core.config import Settings
 
+from . import pagination
+
 
 @dataclass
 class Ctx:
-    output: str | None = None  # json | table; None = json unless stdout is a terminal
+    output: str | None = None  # one of formats.FORMATS; None = json unless stdout is a terminal
     query: str | None = None
     endpoint_url: str | None = None
+    paging: pagination.Paging = field(default_factory=pagination.Paging)
     _settings: Settings | None = None
     _client: ApiClient | None = None
 
@@ -28,9 +32,20 @@ class Ctx:
 
     @property
     def as_json(self) -> bool:
+        """Print the API's data in an AWS CLI format (json, text, table, yaml...), not a rich view:
+        when one is asked for, and always when stdout is not a terminal."""
         if self.output:
-            return self.output == "json"
+            return True
         return not sys.stdout.isatty()
+
+    @property
+    def has_client(self) -> bool:
+        return self._client is not None
+
+    def paginated(self, operation: str, request: dict[str, Any]) -> dict[str, Any] | pagination.Pages:
+        """Call a list operation, every page of it as the AWS CLI would (see pagination.py)."""
+        client = self.client()
+        return pagination.call(lambda req: client.call(operation, req), operation, request, self.paging)
 
     def client(self) -> ApiClient:
         """The daemon this command talks to, started in the background when none answers

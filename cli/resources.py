@@ -12,6 +12,7 @@ from .context import STATE
 from .params import (
     CONTAINER_KEYS,
     VARIANT_KEYS,
+    absolute_path,
     absolutize_model_data,
     load_spec,
     load_value,
@@ -114,7 +115,7 @@ def list_models(
     list_options(
         req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
     )
-    emit(STATE.client().call("ListModels", req), columns=["ModelName", "CreationTime", "ModelArn"], rows_key="Models")
+    emit(STATE.paginated("ListModels", req), columns=["ModelName", "CreationTime", "ModelArn"], rows_key="Models")
 
 
 @app.command("delete-model", epilog=examples("inferpipe delete-model --model-name churn"))
@@ -147,8 +148,9 @@ def create_endpoint_config(
 ) -> None:
     """Create an endpoint configuration: which models, how many instances, what weights."""
     req: dict[str, Any] = {}
+    base: Path | None = None
     if spec:
-        req, _ = load_spec(spec, "endpointConfig")
+        req, base = load_spec(spec, "endpointConfig")
     put(req, "EndpointConfigName", endpoint_config_name)
     if production_variants:
         req["ProductionVariants"] = load_value(production_variants, "--production-variants")
@@ -156,6 +158,10 @@ def create_endpoint_config(
         req["ProductionVariants"] = [parse_shorthand(v, VARIANT_KEYS, "--variant") for v in variant]
     if data_capture_config:
         req["DataCaptureConfig"] = load_value(data_capture_config, "--data-capture-config")
+        base = None  # a flag's relative path is the working directory's
+    capture = req.get("DataCaptureConfig")
+    if isinstance(capture, dict):  # a local destination: the daemon does not share the working directory
+        capture["DestinationS3Uri"] = absolute_path(capture.get("DestinationS3Uri"), base)
     put(req, "KmsKeyId", kms_key_id)
     put(req, "Tags", parse_tags(tags))
     emit(STATE.client().call("CreateEndpointConfig", req))
@@ -186,7 +192,7 @@ def list_endpoint_configs(
         req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
     )
     emit(
-        STATE.client().call("ListEndpointConfigs", req),
+        STATE.paginated("ListEndpointConfigs", req),
         columns=["EndpointConfigName", "CreationTime", "EndpointConfigArn"],
         rows_key="EndpointConfigs",
     )
@@ -212,7 +218,7 @@ def add_tags(
 @app.command("list-tags", epilog=examples("inferpipe list-tags --resource-arn ARN"))
 def list_tags(resource_arn: str = typer.Option(..., "--resource-arn")) -> None:
     """List a resource's tags."""
-    emit(STATE.client().call("ListTags", {"ResourceArn": resource_arn}), columns=["Key", "Value"], rows_key="Tags")
+    emit(STATE.paginated("ListTags", {"ResourceArn": resource_arn}), columns=["Key", "Value"], rows_key="Tags")
 
 
 @app.command("delete-tags", epilog=examples("inferpipe delete-tags --resource-arn ARN --tag-keys team"))

@@ -33,6 +33,9 @@ def absolutize_paths(req: dict[str, Any], base: Path | None = None) -> None:
     output = req.get("TransformOutput")
     if isinstance(output, dict):
         output["S3OutputPath"] = absolute_path(output.get("S3OutputPath"), base)
+    capture = req.get("DataCaptureConfig")
+    if isinstance(capture, dict):
+        capture["DestinationS3Uri"] = absolute_path(capture.get("DestinationS3Uri"), base)
 
 
 def _environment(values: list[str] | None) -> dict[str, str] | None:
@@ -242,7 +245,7 @@ def list_transform_jobs(
     put(req, "LastModifiedTimeBefore", last_modified_time_before)
     put(req, "LastModifiedTimeAfter", last_modified_time_after)
     emit(
-        STATE.client().call("ListTransformJobs", req),
+        STATE.paginated("ListTransformJobs", req),
         columns=["TransformJobName", "TransformJobStatus", "CreationTime", "TransformEndTime", "FailureReason"],
         rows_key="TransformJobSummaries",
     )

@@ -62,11 +62,14 @@ DEFAULT_LOG_BACKUPS = 3
 def _csv(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
+
 # Model data is copied or extracted into the cache: these bound one model's copy. 20 GiB holds the
 # weights of a 7-billion-parameter model in 16-bit floats with room to spare while leaving a small
 # disk usable; real models have at most a few thousand files, and 100,000 extract in about 30 s.
 DEFAULT_MAX_MODEL_DATA_BYTES = 20 * 1024**3
 DEFAULT_MAX_MODEL_DATA_MEMBERS = 100_000
+# A transform job's manifest on S3 is read whole; millions of keys fit in 64 MiB.
+DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 # Threads count as pids: a model server with a few workers of a few dozen threads each fits easily,
 # a fork bomb does not.
 DEFAULT_CONTAINER_PIDS = 4096
@@ -99,14 +102,21 @@ class Settings:
     body_timeout: float = 30.0
     keepalive_timeout: float = 30.0
     control_plane_max_body: int = 1 * MiB
+    # Data capture (core/capture/): the writer's memory bound, its file rotation size and batch window.
+    capture_buffer_bytes: int = 64 * MiB
+    capture_max_file_bytes: int = 64 * MiB
+    capture_flush_seconds: float = 1.0
+    capture_s3_file_seconds: float = 60.0  # an s3:// capture file is uploaded at most this long after it opened
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"INFERPIPE_PORT={self.port} is out of range: expected an integer from 1 to 65535.")
+
     # host paths, model data and containers (hostpaths.py, archive.py, instance_types.py)
     allowed_roots: tuple[Path, ...] | None = None  # None: anywhere outside the system trees
     max_model_data_bytes: int = DEFAULT_MAX_MODEL_DATA_BYTES
     max_model_data_members: int = DEFAULT_MAX_MODEL_DATA_MEMBERS
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     container_memory: int | None = None  # None: derived from the instance type
     container_pids: int = DEFAULT_CONTAINER_PIDS
     # S3 (core/s3/): all optional; unset, boto3's standard AWS configuration decides
@@ -118,6 +128,15 @@ class Settings:
     s3_session_token: str | None = None
     s3_max_connections: int = 10
     s3_part_size: int = DEFAULT_S3_PART_SIZE
+    s3_connect_timeout: float = 10.0
+    s3_read_timeout: float = 60.0
+    image_pull: str = "never"  # INFERPIPE_IMAGE_PULL: never | missing | always (containers/images.py)
+    container_s3: bool = False  # INFERPIPE_CONTAINER_S3: containers get inferpipe's S3 endpoint and credentials
+    # invoke --trace (serving/step_trace.py): body preview per hop, traces kept for fetching
+    trace_preview_bytes: int = 1024
+    trace_keep: int = 100
+    # logs of stopped containers kept on disk (containers/log_archive.py); 0 keeps none
+    retained_log_bytes: int = 64 * MiB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -149,12 +168,23 @@ class Settings:
             body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
             keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
             control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
+            capture_buffer_bytes=_size("INFERPIPE_CAPTURE_BUFFER_BYTES", 64 * MiB) or 0,
+            capture_max_file_bytes=_size("INFERPIPE_CAPTURE_MAX_FILE_BYTES", 64 * MiB) or 0,
+            capture_flush_seconds=env_seconds("INFERPIPE_CAPTURE_FLUSH_SECONDS", 1.0, minimum=0.01),
+            capture_s3_file_seconds=env_seconds("INFERPIPE_CAPTURE_S3_FILE_SECONDS", 60.0, minimum=0.01),
             allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
             max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
+            max_manifest_bytes=_size("INFERPIPE_MAX_MANIFEST_BYTES", DEFAULT_MAX_MANIFEST_BYTES)
+            or DEFAULT_MAX_MANIFEST_BYTES,
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
             **_s3_from_env(),
+            trace_preview_bytes=env_int("INFERPIPE_TRACE_PREVIEW_BYTES", 1024, minimum=0, maximum=64 * 1024),
+            trace_keep=env_int("INFERPIPE_TRACE_KEEP", 100, minimum=1, maximum=10_000),
+            retained_log_bytes=0
+            if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
+            else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
         )
 
     @property
@@ -247,4 +277,15 @@ def _s3_from_env() -> dict[str, object]:
         "s3_session_token": opt("INFERPIPE_S3_SESSION_TOKEN"),
         "s3_max_connections": env_int("INFERPIPE_S3_MAX_CONNECTIONS", 10, minimum=1, maximum=1000),
         "s3_part_size": part,
+        "s3_connect_timeout": env_seconds("INFERPIPE_S3_CONNECT_TIMEOUT", 10.0),
+        "s3_read_timeout": env_seconds("INFERPIPE_S3_READ_TIMEOUT", 60.0),
+        "image_pull": _choice("INFERPIPE_IMAGE_PULL", "never", ("never", "missing", "always")),
+        "container_s3": _choice("INFERPIPE_CONTAINER_S3", "0", ("0", "1")) == "1",
     }
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not valid: expected one of {', '.join(allowed)}.")
+    return value

@@ -18,6 +18,7 @@ from inferpipe.core.containers.modeltree import TreeLimits
 from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.blue_green import Deployments
+from inferpipe.core.serving.capture import CaptureFactory, capture_writer
 from inferpipe.core.serving.endpoints import EndpointManager
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.router import DEFAULT_CONTAINER_TIMEOUT, Router
@@ -102,6 +103,7 @@ def build_engine(
         stop_grace=settings.stop_grace,
         timing=timing,
     )
+    launcher.record_event = store.record_event
     endpoints: EndpointManager
     router = Router(
         settings,
@@ -109,6 +111,9 @@ def build_engine(
         status_of=lambda name: endpoints.status.get(name),
         on_instance_trouble=lambda fleet, inst: endpoints.instance_trouble(fleet, inst),
         container_timeout=container_timeout,
+    )
+    router.capture = CaptureFactory(
+        capture_writer(settings, metrics), host_paths, lambda: _s3_objects(settings), settings.capture_s3_file_seconds
     )
     endpoints = EndpointManager(settings, store, runtime, launcher, router, timing)
     deployments = Deployments(endpoints, Alarms(store, metrics))

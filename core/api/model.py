@@ -47,16 +47,7 @@ def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None
             if isinstance(cont, dict):
                 env_bytes += _check_container(c, cont, f"containers.{i}.member")
         dicts = [x for x in containers if isinstance(x, dict)]
-        hostnames = [x.get("ContainerHostname") for x in dicts]
-        named = [h for h in hostnames if h and isinstance(h, str)]  # a non-string is reported above
-        if named and len(named) != len(dicts):
-            c.rule(
-                "ContainerHostname must be set on every container of the pipeline or on none of them"
-                f" ({len(named)} of {len(dicts)} containers set it)."
-            )
-        duplicates = sorted({h for h in named if named.count(h) > 1})
-        if duplicates:
-            c.rule(f"ContainerHostname must be unique within a model: {', '.join(duplicates)} used more than once.")
+        named = check_hostnames(c, dicts, "a model")
         if len(dicts) > 1 and any(x.get("Mode") == "MultiModel" for x in dicts):
             c.rule("More than one container in MultiModel mode is not supported with inference pipeline.")
         if mode == "Direct" and len(named) != len(dicts):
@@ -77,12 +68,25 @@ def validate_create_model(req: dict[str, Any], host_paths: HostPathPolicy | None
     c.raise_if_any()
 
 
+def check_hostnames(c: Checker, dicts: list[dict[str, Any]], within: str) -> list[str]:
+    """A pipeline's ContainerHostnames: on every container or on none, and unique ("within a model",
+    "within a model package"). Returns the names set."""
+    named = [h for h in (x.get("ContainerHostname") for x in dicts) if h and isinstance(h, str)]
+    if named and len(named) != len(dicts):
+        c.rule(
+            "ContainerHostname must be set on every container of the pipeline or on none of them"
+            f" ({len(named)} of {len(dicts)} containers set it)."
+        )
+    duplicates = sorted({h for h in named if named.count(h) > 1})
+    if duplicates:
+        c.rule(f"ContainerHostname must be unique within {within}: {', '.join(duplicates)} used more than once.")
+    return named
+
+
 def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
     """inferpipe's rules for one container; returns the bytes of its Environment."""
     if cont.get("Image") is None and cont.get("ModelPackageName") is None:
         c.rule(f"Image must be specified for the container at '{path}'.")
-    if cont.get("ModelPackageName") is not None:
-        c.rule(f"ModelPackageName at '{path}' is not supported by inferpipe: give an Image instead.")
     url = cont.get("ModelDataUrl")
     # The model's Url pattern is S3 or HTTPS only; inferpipe also takes local data (see shapes).
     if isinstance(url, str) and len(url) <= MAX_MODEL_DATA_URL and not _model_data_url_ok(url):
@@ -120,6 +124,10 @@ def _check_model_data_source(c: Checker, cont: dict[str, Any], path: str) -> Non
             c.rule(f"{member} at '{where}' is not supported by inferpipe: leave it out.")
 
 
+# A model package's containers follow the same rules (api/model_package.py).
+check_container = _check_container
+
+
 def _model_data_url_ok(url: str) -> bool:
     if not url.startswith(MODEL_DATA_SCHEMES):
         return False
@@ -127,6 +135,15 @@ def _model_data_url_ok(url: str) -> bool:
         # file:///abs/path (or file://localhost/abs/path); file://relative/x would name a host.
         return url[len("file://") :].removeprefix("localhost").startswith("/")
     return True
+
+
+def names_package(req: dict[str, Any]) -> bool:
+    """Whether a CreateModel request takes any container from a model package."""
+    primary = req.get("PrimaryContainer")
+    containers = req.get("Containers")
+    refs = [primary] if isinstance(primary, dict) else []
+    refs += [x for x in containers if isinstance(x, dict)] if isinstance(containers, list) else []
+    return any(x.get("ModelPackageName") is not None for x in refs)
 
 
 def describe(rec: Record) -> dict[str, Any]:

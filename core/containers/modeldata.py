@@ -109,14 +109,19 @@ class ModelCache:
         self._builds: dict[str, threading.Lock] = {}
 
     # handing out and pinning ---------------------------------------------------------------------
-    def materialize_container(self, cont: ContainerSpec) -> Path:
-        """``materialize`` for a container's ModelDataSource or ModelDataUrl."""
+    def materialize_container(
+        self, cont: ContainerSpec, progress: Callable[[str, int, int], None] | None = None
+    ) -> Path:
+        """``materialize`` for a container's ModelDataSource or ModelDataUrl; ``progress(uri, received,
+        total)`` hears large S3 downloads."""
         if cont.model_data_source is not None:
-            return self.materialize_s3(cont.model_data_source)
+            return self.materialize_s3(cont.model_data_source, progress)
         assert cont.model_data_url  # callers skip containers without model data
+        if cont.model_data_url.startswith("s3://"):
+            return self.materialize_s3(S3ModelData(cont.model_data_url, "S3Object", "Gzip"), progress)
         return self.materialize(cont.model_data_url)
 
-    def materialize_s3(self, source: S3ModelData) -> Path:
+    def materialize_s3(self, source: S3ModelData, progress: Callable[[str, int, int], None] | None = None) -> Path:
         from inferpipe.core.containers.s3modeldata import materialize_s3
 
         if self._s3_factory is None:
@@ -124,7 +129,7 @@ class ModelCache:
         with self._lock:
             if self._s3 is None:
                 self._s3 = self._s3_factory()
-        return materialize_s3(self, self._s3, source)
+        return materialize_s3(self, self._s3, source, progress)
 
     def build(self, name: str, fill: Callable[[int], None]) -> Path:
         """The entry `name`, pinned: the one already in the cache, or one made now by ``fill(root_fd)``

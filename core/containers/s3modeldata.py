@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from inferpipe.core.containers.archive import HEADER_ALLOWANCE, extract
@@ -22,7 +23,8 @@ from inferpipe.core.s3.uri import S3Uri, S3UriError, parse_s3_uri
 from inferpipe.core.spec import S3ModelData
 
 log = logging.getLogger("inferpipe.modeldata")
-PROGRESS_STEP = 64 * 1024 * 1024  # log a large download's progress every 64 MiB
+PROGRESS_STEP = 64 * 1024 * 1024  # report a large download's progress every 64 MiB
+DownloadProgress = Callable[[str, int, int], None]  # (uri, bytes received, object size)
 
 
 def _name(source: S3ModelData, objects: list[ObjectInfo]) -> str:
@@ -32,23 +34,28 @@ def _name(source: S3ModelData, objects: list[ObjectInfo]) -> str:
     return f"s3-{digest.hexdigest()}"
 
 
-def _progress(uri: S3Uri, total: int):  # noqa: ANN202 - a closure for ObjectReader
+def _progress(uri: S3Uri, total: int, listener: DownloadProgress | None) -> Callable[[int], None]:
     state = {"next": PROGRESS_STEP}
 
     def report(received: int) -> None:
-        if received >= state["next"]:
-            state["next"] += PROGRESS_STEP
+        if received >= state["next"] or (received == total and total >= PROGRESS_STEP):
+            state["next"] = received + PROGRESS_STEP
             log.info("model data %s: %s of %s downloaded", uri, gib(received), gib(total))
+            if listener is not None:
+                listener(str(uri), received, total)
 
     return report
 
 
-def materialize_s3(cache: ModelCache, objects: S3Objects, source: S3ModelData) -> Path:
+def materialize_s3(
+    cache: ModelCache, objects: S3Objects, source: S3ModelData, progress: DownloadProgress | None = None
+) -> Path:
+    """``progress(uri, received, total)`` hears a large object's download every PROGRESS_STEP bytes."""
     try:
         uri = parse_s3_uri(source.uri)
         if source.data_type == "S3Prefix":
-            return _from_prefix(cache, objects, source, uri)
-        return _from_object(cache, objects, source, uri)
+            return _from_prefix(cache, objects, source, uri, progress)
+        return _from_object(cache, objects, source, uri, progress)
     except S3UriError as exc:
         raise ModelDataError(f"Could not read model data at {source.uri}: {exc}") from exc
     except S3Error as exc:
@@ -61,10 +68,14 @@ def materialize_s3(cache: ModelCache, objects: S3Objects, source: S3ModelData) -
         raise ModelDataError(f"Could not copy model data at {source.uri}: {exc}") from exc
 
 
-def _from_object(cache: ModelCache, objects: S3Objects, source: S3ModelData, uri: S3Uri) -> Path:
+def _from_object(
+    cache: ModelCache, objects: S3Objects, source: S3ModelData, uri: S3Uri, progress: DownloadProgress | None
+) -> Path:
+    if not uri.key or uri.key.endswith("/"):
+        raise S3Error(uri, "InvalidObjectKey", "the URI must name one object: its key is empty or ends with '/'")
     info, reader = objects.open(uri)
     with reader:
-        reader.progress = _progress(uri, info.size)
+        reader.progress = _progress(uri, info.size, progress)
         limits = cache.limits
         if source.compression == "Gzip":
             if info.size > limits.max_bytes + HEADER_ALLOWANCE + limits.max_bytes // 64:
@@ -79,8 +90,6 @@ def _from_object(cache: ModelCache, objects: S3Objects, source: S3ModelData, uri
 
         else:
             filename = uri.key.rsplit("/", 1)[-1]
-            if not filename:
-                raise S3Error(uri, "InvalidObjectKey", "an S3Object key must not end with '/'")
 
             def fill(root_fd: int) -> None:
                 tree = TreeWriter(root_fd, limits)
@@ -90,7 +99,9 @@ def _from_object(cache: ModelCache, objects: S3Objects, source: S3ModelData, uri
         return cache.build(_name(source, [info]), fill)
 
 
-def _from_prefix(cache: ModelCache, objects: S3Objects, source: S3ModelData, uri: S3Uri) -> Path:
+def _from_prefix(
+    cache: ModelCache, objects: S3Objects, source: S3ModelData, uri: S3Uri, progress: DownloadProgress | None
+) -> Path:
     # Keys ending in '/' are the empty "folder" objects consoles create: they hold no file.
     listed = [info for info in objects.list_prefix(uri) if not info.uri.key.endswith("/")]
     if not listed:
@@ -109,6 +120,7 @@ def _from_prefix(cache: ModelCache, objects: S3Objects, source: S3ModelData, uri
         for listed_info in listed:
             got, reader = objects.open(listed_info.uri)
             with reader:
+                reader.progress = _progress(got.uri, got.size, progress)
                 if got.identity != listed_info.identity:
                     raise S3Error(got.uri, "ObjectChanged", "the object changed while the prefix was copied; try again")
                 tree.file(listed_info.uri.key[len(uri.key) :], reader, 0o644, got.size)

@@ -4,10 +4,12 @@ other AWS credentials the daemon's environment holds)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from ..config import Settings
 from .objects import S3Objects
@@ -25,10 +27,16 @@ def s3_client(settings: Settings) -> Any:
     config = Config(
         retries={"mode": "standard", "max_attempts": 3},
         max_pool_connections=settings.s3_max_connections,
+        # botocore's 60 s connect timeout, times its retries, would hold a fleet start for minutes
+        # on an endpoint that drops packets
+        connect_timeout=settings.s3_connect_timeout,
+        read_timeout=settings.s3_read_timeout,
         s3=s3_config or None,
     )
     kwargs: dict[str, Any] = {
-        "region_name": settings.s3_region or session.region_name or settings.region,
+        # botocore reads AWS_DEFAULT_REGION and profiles but not AWS_REGION, which other SDKs and
+        # SageMaker's containers set
+        "region_name": settings.s3_region or session.region_name or os.environ.get("AWS_REGION") or settings.region,
         "config": config,
     }
     if settings.s3_endpoint_url:
@@ -43,3 +51,21 @@ def s3_client(settings: Settings) -> Any:
 
 def s3_objects(settings: Settings) -> S3Objects:
     return S3Objects(s3_client(settings), part_size=settings.s3_part_size)
+
+
+def s3_access(settings: Settings) -> tuple[str | None, str, Any]:
+    """What a process needs to reach the same S3 as the daemon: the endpoint URL (None for AWS's
+    own), the region, and frozen credentials (None when none are configured). Resolved now, so
+    temporary credentials are a snapshot that expires when they do."""
+    client = s3_client(settings)
+    endpoint = client.meta.endpoint_url
+    if endpoint and ".amazonaws.com" in endpoint:
+        endpoint = None
+    if settings.s3_access_key_id:
+        credentials = Credentials(
+            settings.s3_access_key_id, settings.s3_secret_access_key or "", settings.s3_session_token
+        )
+    else:
+        credentials = boto3.session.Session(profile_name=settings.s3_profile or None).get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    return endpoint, client.meta.region_name, frozen

@@ -420,7 +420,8 @@ def test_api_errors_and_listing(sm: Any, daemon: DaemonHandle, raw_model: str, w
         assert err.value.response["Error"]["Code"] == "ValidationException"
         return err.value.response["Error"]["Message"]
 
-    assert "S3 is not configured" in error(source="s3://bucket/prefix/")
+    assert "does not name a valid bucket" in error(source="s3://Not_A_Bucket/prefix/")
+    assert "is not a local path" in error(source="https://bucket.s3.amazonaws.com/prefix/")
     assert "Could not find model" in error(model="no-such-model")
     assert "No local file or directory" in error(source=work / "missing" / "x")
     assert "MaxConcurrentTransforms (20) multiplied by MaxPayloadInMB (6)" in error(MaxConcurrentTransforms=20)

@@ -83,7 +83,26 @@ def test_prefix_and_failures(cache: tuple[ModelCache, CountingObjects], s3_serve
         model_cache.materialize_s3(S3ModelData(f"s3://{bucket}/empty/", "S3Prefix", "None"))
     with pytest.raises(ModelDataError, match="s3://no-such-bucket-x/p/: NoSuchBucket"):
         model_cache.materialize_s3(S3ModelData("s3://no-such-bucket-x/p/", "S3Prefix", "None"))
+    with pytest.raises(ModelDataError, match="InvalidObjectKey"):
+        model_cache.materialize(f"s3://{bucket}/p/")
     s3_server.put(f"s3://{bucket}/bad.tar.gz", b"not an archive at all")
     with pytest.raises(ModelDataError, match="Refusing model data"):
         model_cache.materialize(f"s3://{bucket}/bad.tar.gz")
     assert [p.name for p in (model_cache.root).iterdir() if p.name.startswith(".")] == []  # no staging left
+
+
+def test_large_downloads_report_progress(
+    cache: tuple[ModelCache, CountingObjects], s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inferpipe.core.containers import s3modeldata
+
+    monkeypatch.setattr(s3modeldata, "PROGRESS_STEP", 1024 * 1024)
+    model_cache, _ = cache
+    size = 3 * 1024 * 1024 + 5
+    uri = s3_server.put(f"s3://cache-{uuid.uuid4().hex[:10]}/w/model.bin", b"w" * size)
+    heard: list[tuple[str, int, int]] = []
+    entry = model_cache.materialize_s3(S3ModelData(uri, "S3Object", "None"), lambda *a: heard.append(a))
+    assert (entry / "model.bin").stat().st_size == size
+    assert [h[0] for h in heard] == [uri] * len(heard) and all(h[2] == size for h in heard)
+    received = [h[1] for h in heard]
+    assert len(received) >= 3 and received == sorted(received) and received[-1] == size

@@ -162,3 +162,14 @@ def test_inferpipe_profile_is_read_from_the_shared_files(
     objects = S3Objects(s3_client(Settings(home=tmp_path, s3_profile="inferpipe-s3")))
     info, chunks = objects.iter_object(parse_s3_uri(f"s3://{bucket}/k"))
     assert b"".join(chunks) == b"from a profile" and info.size == 14
+
+
+def test_an_endpoint_that_is_down_is_named_in_the_error(tmp_path: Path, s3_server: Any) -> None:
+    from inferpipe_testing.daemon import free_port
+
+    down = f"http://127.0.0.1:{free_port()}"
+    objects = s3_objects(_settings(tmp_path, s3_server, s3_endpoint_url=down, s3_connect_timeout=1.0))
+    with pytest.raises(S3Error) as caught:
+        objects.head(parse_s3_uri("s3://any-bucket/k"))
+    assert caught.value.code == "EndpointConnectionError" and down in str(caught.value)
+    assert "Check the S3 endpoint is up" in caught.value.reason

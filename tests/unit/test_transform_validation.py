@@ -256,9 +256,9 @@ def test_spec_defaults_and_container_env() -> None:
 
 
 # local data ----------------------------------------------------------------------------------------
-def test_s3_is_refused_clearly_and_paths_must_be_absolute() -> None:
-    with pytest.raises(ValidationException, match="S3 is not configured"):
-        local_path("s3://bucket/key/", "S3Uri")
+def test_urls_are_not_local_paths_and_paths_must_be_absolute() -> None:
+    with pytest.raises(ValidationException, match="is not a local path"):
+        local_path("https://bucket.s3.amazonaws.com/key/", "S3Uri")
     with pytest.raises(ValidationException, match="absolute"):
         local_path("data/in", "S3Uri")
     assert local_path("file:///data/in/", "S3Uri") == Path("/data/in")
