@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from botocore.exceptions import ClientError
 
+from . import transform
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
 from .s3transform import S3_THROUGHPUT_RATIO
@@ -30,7 +31,10 @@ from .telemetry import section_otlp
 SMALL_BODY = 64  # bytes: "small bodies" for the overhead and throughput targets
 KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp", "s3transform")
+SECTIONS = (
+    "overhead", "throughput", "payload", "update", "cli", "coldstart",
+    "capture", "otlp", "s3transform", "transform",
+)  # fmt: skip
 
 # Targets from the issue
 OVERHEAD_P50_MS = 0.5
@@ -976,6 +980,48 @@ def section_s3transform(ctx: Ctx) -> SectionResult:
     return out
 
 
+# ------------------------------------------------------------------------------------------------
+# 8. batch transform (bench/transform.py)
+
+
+def section_transform(ctx: Ctx) -> SectionResult:
+    out = SectionResult("transform")
+    results = transform.measure(ctx.bench, ctx.quick, ctx.log)
+    out.results = {key: {k: rnd(v, 4) for k, v in r.items()} for key, r in results.items()}
+    multi = [r["throughput_ratio"] for k, r in results.items() if "_multirecord_" in k]
+    single = [r["throughput_ratio"] for k, r in results.items() if "_singlerecord_" in k]
+    walls = [r["wall_ratio"] for r in results.values()]
+    rss = {size: max(r["peak_rss_mb"] for k, r in results.items() if k.startswith(size)) for size in ("small", "large")}
+    rss_ratio = ratio(rss["large"], rss["small"])
+    out.results["peak_rss_ratio_large_vs_small"] = rnd(rss_ratio, 4)
+    t = transform
+    met_multi = out.target("transform_multi_throughput", f"MultiRecord ≥ {t.THROUGHPUT_RATIO}× direct (worst case)",
+                           min(multi), t.THROUGHPUT_RATIO, at_most=False)  # fmt: skip
+    met_single = out.target("transform_single_throughput", f"SingleRecord ≥ {t.THROUGHPUT_RATIO}× direct (worst)",
+                            min(single), t.THROUGHPUT_RATIO, at_most=False)  # fmt: skip
+    met_wall = out.target("transform_wall", f"job ≤ {t.WALL_RATIO}× by hand (worst case)", max(walls), t.WALL_RATIO)
+    met_rss = out.target("transform_rss", f"peak RSS large ≤ {t.RSS_RATIO}× 12 MB", rss_ratio, t.RSS_RATIO)
+    for key, r in results.items():
+        out.rows.append(
+            Row(
+                f"transform {key} ({r['input_mb']:.1f} MB): MB/s, job s vs by hand, peak RSS MB",
+                f"{fmt(r['mb_per_s'], 1)} MB/s · {fmt(r['job_s'], 2)} s · {fmt(r['peak_rss_mb'], 0)} MB",
+                f"{fmt(r['direct_mb_per_s'], 1)} MB/s · {fmt(r['hand_job_s'], 2)} s",
+                fmt(r["job_s"] - r["hand_job_s"], 2),
+                f"{fmt_ratio(r['throughput_ratio'])} / {fmt_ratio(r['wall_ratio'])}",
+            )
+        )
+    out.rows.append(Row("transform MultiRecord throughput vs direct (worst case)", fmt_ratio(min(multi)),
+                        target=f"≥ {t.THROUGHPUT_RATIO}×", met=met_multi))  # fmt: skip
+    out.rows.append(Row("transform SingleRecord throughput vs direct (worst case)", fmt_ratio(min(single)),
+                        target=f"≥ {t.THROUGHPUT_RATIO}×", met=met_single))  # fmt: skip
+    out.rows.append(Row("transform create → Completed vs by hand (worst case)", fmt_ratio(max(walls)),
+                        target=f"≤ {t.WALL_RATIO}×", met=met_wall))  # fmt: skip
+    out.rows.append(Row("transform daemon peak RSS, large input vs 12 MB", fmt_ratio(rss_ratio),
+                        target=f"≤ {t.RSS_RATIO}×", met=met_rss))  # fmt: skip
+    return out
+
+
 RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "overhead": section_overhead,
     "throughput": section_throughput,
@@ -986,6 +1032,7 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "capture": section_capture,
     "otlp": section_otlp,
     "s3transform": section_s3transform,
+    "transform": section_transform,
 }
 
 assert tuple(RUNNERS) == SECTIONS

@@ -30,6 +30,7 @@ from inferpipe.core.batch.inputs import (
     remove_partials,
 )
 from inferpipe.core.batch.minibatch import BatchSettings, FileFailed, FileTransform
+from inferpipe.core.batch.pool import ChainPool
 from inferpipe.core.batch.records import MULTI_RECORD, SINGLE_RECORD, payload_limit_bytes
 from inferpipe.core.batch.spec import (
     DEFAULT_BATCH_STRATEGY,
@@ -297,8 +298,14 @@ class TransformManager:
             queue = deque(files)
             session = new_session()
             loop = asyncio.get_running_loop()
-            workers = [loop.create_task(self._worker(job, inst, queue, session)) for inst in fleet.instances]
+            workers: list[asyncio.Task[None]] = []
             try:
+                settings = await self._settings(job, fleet.instances[0], session)
+                pool = ChainPool([i.handle.containers for i in fleet.instances], settings.max_concurrent)
+                # one file per instance at a time, but each file's mini-batches go to any instance's free slot
+                workers = [
+                    loop.create_task(self._worker(job, pool, settings, queue, session)) for _ in fleet.instances
+                ]
                 await asyncio.gather(*workers)
             finally:  # on a stop or an unexpected error no worker may outlive the job
                 for w in workers:
@@ -338,7 +345,9 @@ class TransformManager:
             except Exception:  # noqa: BLE001 - the job must still get its final status
                 log.exception("transform job %s: cleanup failed", spec.name)
             job.progress.finished = job.progress.finished or time.time()
-            job.state.end_time = round(time.time(), 3)
+            # when the last output was complete, not when the teardown above ended: the status waits
+            # for the teardown (no containers are left once it says Completed), the end time need not
+            job.state.end_time = round(job.progress.finished, 3)
             reason = failure_reason(reason) if reason else None  # the one cut every ending gets
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
@@ -502,9 +511,13 @@ class TransformManager:
         return doc if isinstance(doc, dict) else {}
 
     async def _worker(
-        self, job: Job, instance: Instance, queue: deque[InputFile], session: aiohttp.ClientSession
+        self,
+        job: Job,
+        pool: ChainPool,
+        settings: BatchSettings,
+        queue: deque[InputFile],
+        session: aiohttp.ClientSession,
     ) -> None:
-        settings = await self._settings(job, instance, session)
         output_dir = job.output_root
         assert output_dir is not None or job.output_s3 is not None  # set before the fleet started
         objects = self._objects  # set if the input or the output is on S3
@@ -520,7 +533,7 @@ class TransformManager:
                 final = output_file(output_dir, file)
             ft = FileTransform(
                 session,
-                instance.handle.containers,
+                pool,
                 file,
                 final,
                 partial_file(final, job.spec.name),
@@ -530,7 +543,6 @@ class TransformManager:
             )
             progress = job.progress
             progress.active[file.relative] = ft
-            instance.inflight += 1
             done = False
             try:
                 await ft.run()
@@ -546,7 +558,6 @@ class TransformManager:
                 progress.files_failed += 1
                 job.failures.append(f"{file.relative}: internal error: {exc!r}.")
             finally:
-                instance.inflight -= 1
                 progress.active.pop(file.relative, None)
                 progress.bytes_done += file.size
                 if done:

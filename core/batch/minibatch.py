@@ -17,7 +17,9 @@ import aiohttp
 
 from inferpipe.core.batch.dataprocessing import DataProcessing, DataProcessingError, process_record
 from inferpipe.core.batch.inputs import CountingReader, InputFile, decompressed, open_input
+from inferpipe.core.batch.pool import ChainPool
 from inferpipe.core.batch.records import (
+    MULTI_RECORD,
     SINGLE_RECORD,
     Batch,
     RecordFormatError,
@@ -25,6 +27,7 @@ from inferpipe.core.batch.records import (
     ResponseSplitError,
     assemble,
     iter_batches,
+    iter_line_batches,
     iter_records,
     split_response_records,
 )
@@ -115,8 +118,17 @@ class BatchReader:
             raise FileFailed(f"{self.file.relative}: cannot open the input file: {exc.strerror or exc}") from exc
         self._stream = stream
         strategy = SINGLE_RECORD if s.split_type == "None" else s.strategy
+        if strategy == MULTI_RECORD and s.split_type == "Line" and s.data_processing.is_default:
+            self._batches = self._counted(iter_line_batches(stream, limit))
+            return
         records = self._filtered(iter_records(stream, s.split_type))
         self._batches = iter_batches(records, strategy, limit, split_type=s.split_type)
+
+    def _counted(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        for batch in batches:
+            self.records_read += batch.count
+            self.consumed += len(batch.payload)
+            yield batch
 
     def _filtered(self, records: Iterator[bytes]) -> Iterator[bytes]:
         dp = self.settings.data_processing
@@ -319,7 +331,7 @@ class FileTransform:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        containers: Sequence[ContainerHandle],
+        containers: Sequence[ContainerHandle] | ChainPool,
         file: InputFile,
         final: Path,
         partial: Path,
@@ -329,7 +341,10 @@ class FileTransform:
         writer: S3OutputWriter | None = None,
     ) -> None:
         self.session = session
-        self.containers = containers
+        # a bare chain (one instance) gets a pool of its own; a job passes the pool of all its instances
+        self.pool = (
+            containers if isinstance(containers, ChainPool) else ChainPool([containers], settings.max_concurrent)
+        )
         self.file = file
         self.settings = settings
         self.reader = BatchReader(file, settings, objects)
@@ -337,13 +352,12 @@ class FileTransform:
         self.writer: OutputWriter | S3OutputWriter = writer or OutputWriter(final, partial)
         self.records_done = 0
         self.bytes_done = 0  # input bytes (on disk) whose records are written
-        self._slots = asyncio.Semaphore(settings.max_concurrent)
 
     async def _one(self, work: Work) -> list[bytes]:
         s = self.settings
-        async with self._slots:
+        async with self.pool.slot() as chain:
             try:
-                body, content_type = await call_with_retries(self.session, self.containers, work.payload, s)
+                body, content_type = await call_with_retries(self.session, chain, work.payload, s)
             except ContainerCallError as exc:
                 raise FileFailed(f"{self.file.relative}: {work.where()}: {explain(exc)}") from exc
         work.payload = b""  # the request body is no longer needed; keep the window's memory small
@@ -359,8 +373,10 @@ class FileTransform:
 
     async def run(self) -> None:
         window: deque[tuple[Work, asyncio.Task[list[bytes]]]] = deque()
-        limit = 2 * self.settings.max_concurrent
+        limit = 2 * self.pool.size
         ready: deque[Work] = deque()
+        loop = asyncio.get_running_loop()
+        reading: asyncio.Task[list[Work]] | None = None
         eof = False
         try:
             await asyncio.to_thread(self.reader.open)
@@ -368,26 +384,36 @@ class FileTransform:
                 await asyncio.to_thread(self.writer.open)
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+            reading = loop.create_task(asyncio.to_thread(self.reader.take))
             while True:
                 while len(window) < limit:
                     if not ready:
-                        if eof:
+                        if eof or reading is None:
                             break
-                        group = await asyncio.to_thread(self.reader.take)
+                        group = await reading
+                        reading = None
                         if not group:
                             eof = True
                             break
                         ready.extend(group)
+                        # read the next group while these are in flight, so no request waits on the disk
+                        reading = loop.create_task(asyncio.to_thread(self.reader.take))
+                    if window and self.pool.window_full():
+                        break  # write this file's head first: waiting for room its own writes free would hang
+                    await self.pool.reserve()
                     work = ready.popleft()
-                    window.append((work, asyncio.get_running_loop().create_task(self._one(work))))
+                    window.append((work, loop.create_task(self._one(work))))
                 if not window:
                     break
                 work, task = window.popleft()
-                pieces = await task
                 try:
-                    await self.writer.write(pieces)
-                except OSError as exc:
-                    raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+                    pieces = await task
+                    try:
+                        await self.writer.write(pieces)
+                    except OSError as exc:
+                        raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+                finally:
+                    self.pool.release()
                 self.records_done += work.count
                 self.bytes_done = work.end
             try:
@@ -395,9 +421,11 @@ class FileTransform:
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
         except BaseException:
-            for _, task in window:
+            self.pool.release(len(window))
+            tasks = [t for _, t in window] + ([reading] if reading is not None else [])
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*(t for _, t in window), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.shield(asyncio.to_thread(self.writer.discard))
             raise
         finally:

@@ -387,6 +387,73 @@ def _iter_multi(records: Iterable[bytes], limit: int) -> Iterator[Batch]:
         yield Batch(b"".join(parts), first, len(parts))
 
 
+
+def iter_line_batches(stream: BinaryIO, max_payload_bytes: int) -> Iterator[Batch]:
+    """MultiRecord batches of a SplitType Line stream, cut at newlines in bulk.
+
+    The same batches as ``iter_batches(iter_records(stream, "Line"), "MultiRecord", max_payload_bytes)``
+    (the longest run of whole lines that fits), without a Python step per line: splitting a 12 MB file
+    of short lines one record at a time cost seconds of the daemon's CPU, while ``rfind`` and ``count``
+    run in C. Only for records that pass through untouched (no DataProcessing).
+    Raises RecordTooLargeError while iterating.
+    """
+    if max_payload_bytes < 0:
+        raise ValueError(f"max_payload_bytes must be >= 0, got {max_payload_bytes}")
+    if max_payload_bytes == 0:  # unlimited: the whole stream is one request anyway
+        data = _read_all(stream)
+        if data:
+            yield Batch(data, 0, _line_count(data))
+        return
+    limit = max_payload_bytes
+    buf = bytearray()
+    first = 0
+    eof = False
+    while True:
+        if not eof and len(buf) <= limit:
+            piece = stream.read(max(limit + 1 - len(buf), READ_CHUNK_SIZE))
+            if piece:
+                buf += piece
+                continue
+            eof = True
+        if not buf:
+            return
+        if len(buf) <= limit:  # only at the end of the stream
+            end = len(buf)
+        else:
+            end = buf.rfind(b"\n", 0, limit) + 1
+            if end == 0:
+                raise RecordTooLargeError(first + 1, _first_line_size(buf, stream), limit)
+        payload = bytes(memoryview(buf)[:end])
+        del buf[:end]
+        count = _line_count(payload)
+        yield Batch(payload, first, count)
+        first += count
+
+
+def _read_all(stream: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+    while chunk := stream.read(MAX_READ_SIZE):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _line_count(data: bytes) -> int:
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def _first_line_size(buf: bytearray, stream: BinaryIO) -> int:
+    """The length of the over-long first line of ``buf``, reading on without keeping what it reads."""
+    newline = buf.find(b"\n")
+    if newline != -1:
+        return newline + 1
+    size = len(buf)
+    while chunk := stream.read(MAX_READ_SIZE):
+        newline = chunk.find(b"\n")
+        if newline != -1:
+            return size + newline + 1
+        size += len(chunk)
+    return size
+
 # --------------------------------------------------------------------------------------------------
 # Reassembly
 

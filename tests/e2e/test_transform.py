@@ -243,8 +243,9 @@ def test_data_processing_filters_and_joins(sm: Any, daemon: DaemonHandle, raw_mo
 
 
 def test_two_instances_share_a_multi_file_input(sm: Any, daemon: DaemonHandle, echo_image: str, work: Path) -> None:
-    """Files are spread over instances (one instance per file), relative paths are kept, batch
-    variables reach every container, and /execution-parameters fills in what the call left out."""
+    """Files are spread over instances (the instances share the job's mini-batches, each record goes
+    through one instance's chain), relative paths are kept, batch variables reach every container,
+    and /execution-parameters fills in what the call left out."""
     params = {"MaxConcurrentTransforms": 3, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 5}
     model = echo_model(sm, echo_image, raw=False, env1={"EXECUTION_PARAMETERS": json.dumps(params)})
     src = work / "in"
@@ -282,11 +283,30 @@ def test_two_instances_share_a_multi_file_input(sm: Any, daemon: DaemonHandle, e
     for n, rel in enumerate(rels):
         got = (out / (rel + ".out")).read_text().splitlines()
         assert [g.split("|")[0] for g in got] == [f"f{n}-r{i} SLEEP:150" for i in range(6)]
-        file_hosts = {g.split("|")[1].split("@")[1] for g in got}
-        assert len(file_hosts) == 1  # one instance per file
-        assert all(g.split("|")[1].startswith("container-1@") and "|container-2@" in g for g in got)
-        hosts |= file_hosts
+        for g in got:
+            _, first, second = g.split("|")
+            assert first.startswith("container-1@") and second.startswith("container-2@"), g
+            assert first.rsplit("-", 1)[-1] == second.rsplit("-", 1)[-1], g  # one instance's chain
+            hosts.add(first.split("@")[1])
     assert {h.rsplit("-", 1)[-1] for h in hosts} == {"i1", "i2"}, hosts
+
+
+def test_one_file_keeps_both_instances_busy(sm: Any, daemon: DaemonHandle, echo_image: str, work: Path) -> None:
+    """A single input file on two instances: its mini-batches go to both, and the output keeps the
+    input order (the last file of a job no longer leaves the other instances idle)."""
+    model = echo_model(sm, echo_image, raw=False)
+    src = work / "in" / "only.csv"
+    src.parent.mkdir()
+    src.write_text("".join(f"r{i} SLEEP:30\n" for i in range(40)))
+    name = unique("tx-one-file")
+    out = work / "out"
+    create_job(sm, name, model, src.parent, out, instances=2, BatchStrategy="SingleRecord", MaxConcurrentTransforms=2)
+    completed(daemon, name)
+    got = (out / "only.csv.out").read_text().splitlines()
+    assert [g.split("|")[0] for g in got] == [f"r{i} SLEEP:30" for i in range(40)]
+    instances = {g.split("|")[1].rsplit("-", 1)[-1] for g in got}
+    assert instances == {"i1", "i2"}, instances
+    assert not daemon.containers_of(name)
 
 
 def test_failing_record_fails_the_job_naming_file_record_and_container(

@@ -27,6 +27,7 @@ from inferpipe.core.batch.inputs import (
     remove_partials,
 )
 from inferpipe.core.batch.minibatch import BatchSettings, FileFailed, FileTransform, Work, output_pieces, retryable
+from inferpipe.core.batch.pool import ChainPool
 from inferpipe.core.batch.spec import TransformSpec
 from inferpipe.core.containers.chain import ContainerCallError, new_session
 from inferpipe.core.containers.runtime import ContainerHandle
@@ -493,3 +494,78 @@ def test_cli_makes_local_paths_absolute(tmp_path: Path) -> None:
     assert absolute_path("file://data", tmp_path) == f"file://{tmp_path}/data"
     assert absolute_path("s3://b/k", tmp_path) == "s3://b/k"
     assert absolute_path("/abs", tmp_path) == "/abs"
+
+
+def test_one_file_keeps_two_instances_busy_in_order(tmp_path: Path) -> None:
+    """A job's instances share its files' mini-batches: one file on two instances uses both, with
+    MaxConcurrentTransforms bounding each instance, and the output stays in input order."""
+    data = b"".join(b"%d,%s\n" % (i, b"y" * (i % 30)) for i in range(600))
+
+    async def main() -> None:
+        chains = [FakeChain(), FakeChain()]
+        for chain in chains:
+            await chain.start()
+        try:
+            s = settings(strategy="MultiRecord", max_concurrent=2, max_payload_bytes=256)
+            pool = ChainPool([c.handles for c in chains], s.max_concurrent)
+            src = tmp_path / "in.csv"
+            src.write_bytes(data)
+            final = tmp_path / "out" / "in.csv.out"
+            session = new_session()
+            try:
+                file = InputFile(src, "in.csv", len(data))
+                ft = FileTransform(session, pool, file, final, partial_file(final, "j"), s)
+                await ft.run()
+            finally:
+                await session.close()
+            assert final.read_bytes() == data
+            assert all(c.calls > 0 for c in chains), [c.calls for c in chains]
+            assert all(c.peak <= 2 for c in chains)
+        finally:
+            for chain in chains:
+                await chain.close()
+
+    asyncio.run(main())
+
+
+def test_files_sharing_a_pool_hold_at_most_two_mini_batches_per_slot(tmp_path: Path) -> None:
+    """Several files at once on a shared pool: together their reorder windows never hold more than
+    2 mini-batches per slot, and every file still completes in order (no file waits on room only its
+    own writes would free)."""
+    datas = [b"".join(b"f%d-%d\n" % (f, i) for i in range(300)) for f in range(3)]
+
+    async def main() -> None:
+        chain = FakeChain()
+        await chain.start()
+        try:
+            s = settings(strategy="SingleRecord", max_concurrent=2)
+            pool = ChainPool([chain.handles], s.max_concurrent)
+            peak = 0
+            reserve = pool.reserve
+
+            async def counting_reserve() -> None:
+                nonlocal peak
+                await reserve()
+                peak = max(peak, 2 * pool.size - pool._window._value)
+
+            pool.reserve = counting_reserve  # type: ignore[method-assign]
+            session = new_session()
+            try:
+                runs = []
+                for n, data in enumerate(datas):
+                    src = tmp_path / f"in{n}.csv"
+                    src.write_bytes(data)
+                    final = tmp_path / "out" / f"in{n}.csv.out"
+                    file = InputFile(src, src.name, len(data))
+                    runs.append(FileTransform(session, pool, file, final, partial_file(final, "j"), s).run())
+                await asyncio.gather(*runs)
+            finally:
+                await session.close()
+            for n, data in enumerate(datas):
+                assert (tmp_path / "out" / f"in{n}.csv.out").read_bytes() == data
+            assert 1 < peak <= 2 * pool.size
+            assert pool._window._value == 2 * pool.size  # every reservation was given back
+        finally:
+            await chain.close()
+
+    asyncio.run(main())
