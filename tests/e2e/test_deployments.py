@@ -154,7 +154,8 @@ def test_all_at_once_canary_and_linear_updates_lose_no_request(sm, daemon, blue_
         assert "FailureReason" not in desc and "PendingDeploymentSummary" not in desc
         # CANARY green -> blue: 25% during the canary bake
         sm.update_endpoint(
-            EndpointName=name, EndpointConfigName=f"{name}-blue", DeploymentConfig=policy("CANARY", 6, 25)
+            # a bake long enough that 200 requests on a loaded machine all land inside it
+            EndpointName=name, EndpointConfigName=f"{name}-blue", DeploymentConfig=policy("CANARY", 15, 25)
         )
         desc = wait_phase(daemon, name, "Baking", "1/2")
         assert desc["EndpointStatus"] == "Updating"
