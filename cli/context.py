@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
+from inferpipe.cli import aws_args
 from inferpipe.cli.client import ApiClient, start_daemon
 from inferpipe.core.config import Settings
 
@@ -15,6 +17,7 @@ class Ctx:
     output: str | None = None  # json | table; None = json unless stdout is a terminal
     query: str | None = None
     endpoint_url: str | None = None
+    aws: aws_args.Parsed | None = None  # the line's AWS CLI member flags (cli/main.py)
     _settings: Settings | None = None
     _client: ApiClient | None = None
 
@@ -45,3 +48,21 @@ class Ctx:
 
 
 STATE = Ctx()
+
+
+def request(operation: str) -> dict[str, Any]:
+    """The members of `operation` given on the command line (flags, --cli-input-json/yaml): where
+    every command starts its request before adding inferpipe's extras (-f, --container...)."""
+    parsed = STATE.aws
+    return dict(parsed.request) if parsed is not None and parsed.operation == operation else {}
+
+
+def send(operation: str, req: dict[str, Any]) -> dict[str, Any]:
+    """Checks `req` on the client as the AWS CLI does (required members, then botocore's
+    validator), then calls; with `--generate-cli-skeleton output`, returns the output skeleton
+    instead of calling."""
+    aws_args.check_required(operation, req)
+    aws_args.validate(operation, req)
+    if STATE.aws is not None and STATE.aws.skeleton == "output":
+        return aws_args.skeleton(operation, "output")
+    return STATE.client().call(operation, req)
