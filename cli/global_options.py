@@ -20,6 +20,7 @@ from inferpipe.core.credentials import DEFAULT_REGION, Credentials, for_client
 WITH_VALUE = ("--region", "--profile", "--cli-read-timeout", "--cli-connect-timeout", "--color")
 FLAGS = ("--debug", "--no-verify-ssl", "--no-cli-pager")
 COLORS = ("on", "off", "auto")
+OWN_OPTIONS = {("daemon", "env"): frozenset({"--profile"})}
 
 
 class GlobalOptionError(Exception):
@@ -53,7 +54,9 @@ def _seconds(name: str, value: str) -> float | None:
 
 
 def extract(argv: list[str], into: GlobalOptions = GLOBALS) -> list[str]:
-    """`argv` without the global options, which are recorded in `into`. `--` ends the options."""
+    """`argv` without the global options, which are recorded in `into`. `--` ends the options.
+    A command's own option of the same name stays its own (`daemon env --profile NAME`)."""
+    own = OWN_OPTIONS.get(tuple(argv[:2]), frozenset())
     rest: list[str] = []
     i = 0
     while i < len(argv):
@@ -62,6 +65,10 @@ def extract(argv: list[str], into: GlobalOptions = GLOBALS) -> list[str]:
             rest.extend(argv[i:])
             break
         name, eq, inline = token.partition("=")
+        if name in own:
+            rest.append(token)
+            i += 1
+            continue
         if name in FLAGS and not eq:
             if name == "--debug":
                 into.debug = True

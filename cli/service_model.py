@@ -4,7 +4,7 @@ Every `aws sagemaker` command inferpipe offers takes its flags, types and requir
 botocore's model of the operation's input shape. Loading botocore's whole SageMaker model costs
 about 250 ms (botocore.loaders plus a 3 MB JSON file), which alone is most of a one-shot
 describe-*'s budget; so the operations the daemon serves, the shapes they reach and the waiters
-are extracted once into ``<home>/cache/cli-model-<botocore version>.json`` (documentation cut to
+are extracted once into ``$INFERPIPE_HOME/cache/cli-model-<botocore version>-<format>.json`` (documentation cut to
 its first sentence) and read from there with the standard library in a few milliseconds. A new
 botocore gets a new file, so the extract never outlives the model it came from.
 
@@ -86,8 +86,10 @@ def extract() -> dict[str, Any]:
     except (OSError, ValueError):
         pass
     data = build()
+    if not path.parent.parent.is_dir():
+        return data  # the home is made by the daemon's start, owner-only: never here
     try:  # a cache that cannot be written only costs the next run the build again
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cli-model-")
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, separators=(",", ":"))
