@@ -52,7 +52,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "sagemaker-runtime": ("InvokeEndpoint",),
 }
 WAITERS = ("EndpointInService", "EndpointDeleted", "TransformJobCompletedOrStopped")
-FORMAT = 1  # bump when the extract's layout changes
+FORMAT = 2  # bump when the extract's layout changes
 
 
 def cli_name(name: str) -> str:
@@ -123,10 +123,12 @@ def build() -> dict[str, Any]:
                     entry[io] = _closure(model["shapes"], op[io]["shape"], shapes, service)
             operations[name] = entry
     waiters = loader.load_service_model("sagemaker", "waiters-2")["waiters"]
+    pages = loader.load_service_model("sagemaker", "paginators-1")["pagination"]
     return {
         "operations": operations,
         "shapes": shapes,
         "waiters": {name: waiters[name] for name in WAITERS},
+        "paginators": {name: pages[name] for name in operations if name in pages},
     }
 
 
