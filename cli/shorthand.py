@@ -1,5 +1,5 @@
 """The AWS CLI's shorthand syntax: ``Key=Value,List=a,b,Nested={K=V},Explicit=[x,y]``, quoting with
-'single' or "double" quotes, ``\\,`` for a literal comma.
+'single' or "double" quotes, ``\\,`` for a literal comma, ``Key@=file://path`` for a file's content.
 
 The parse gives strings, lists and dicts only; values get their types from the model afterwards
 (aws_args.py). Written here rather than imported from awscli: `import awscli.shorthand` costs
@@ -14,6 +14,7 @@ Standard library only.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.#/:")
@@ -42,6 +43,15 @@ class DuplicateKeyError(ValueError):
 
 def parse(text: str) -> dict[str, Any]:
     return _Parser(text).parameter()
+
+
+def _read_file(value: Any) -> Any:
+    if isinstance(value, str):
+        for prefix, binary in (("file://", False), ("fileb://", True)):
+            if value.startswith(prefix):
+                path = Path(value[len(prefix) :]).expanduser()
+                return path.read_bytes() if binary else path.read_text()
+    return value
 
 
 class _Parser:
@@ -98,8 +108,13 @@ class _Parser:
 
     def keyval(self) -> tuple[str, Any]:
         key = self.key()
+        self.ws()
+        from_file = self.cur() == "@"  # key@=file://path: the value is the file's content
+        if from_file:
+            self.i += 1
         self.expect("=", ws=True)
-        return key, self.values()
+        value = self.values()
+        return key, _read_file(value) if from_file else value
 
     def values(self) -> Any:
         if self.eof():
