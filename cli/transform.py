@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from inferpipe.cli.client import ApiClient, ApiError
+from inferpipe.cli.client import ApiClient
 
 from .app import app, examples, wait_app
 from .aws_command import AwsCommand
@@ -90,11 +90,7 @@ def wait_done(client: ApiClient, name: str, timeout: float, *, bar: bool) -> dic
             if status in TERMINAL:
                 return desc
             if time.monotonic() > deadline:
-                raise ApiError(
-                    "WaiterTimeout",
-                    f"Transform job {name} is still {status} after {timeout:.0f} s.",
-                    "DescribeTransformJob",
-                )
+                raise WaiterError("TransformJobCompletedOrStopped", "Max attempts exceeded")
             time.sleep(POLL)
     finally:
         if progress:
@@ -110,7 +106,14 @@ def _fail_unless_completed(desc: dict[str, Any]) -> None:
     status = desc["TransformJobStatus"]
     if status != "Completed":
         reason = desc.get("FailureReason") or "stopped by StopTransformJob"
-        raise ApiError("WaiterFailed", f"Transform job {desc['TransformJobName']} {status}: {reason}", "Transform")
+        if status == "Failed":
+            raise WaiterError(
+                "TransformJobCompletedOrStopped",
+                'Waiter encountered a terminal failure state: For expression "TransformJobStatus" we matched'
+                ' expected path: "Failed"',
+                reason,
+            )
+        raise WaiterError("TransformJobCompleted", f"the job was {status} ({reason})")
 
 
 # the AWS CLI commands -------------------------------------------------------------------------------

@@ -484,7 +484,10 @@ def test_cli(daemon: DaemonHandle, raw_model: str, work: Path) -> None:
         check=True,
     )  # fmt: skip
     result = daemon.cli("wait", "transform-job-completed-or-stopped", "--transform-job-name", name)
-    assert result.returncode == 1 and "record 2" in result.stderr.decode()
+    assert result.returncode == 255 and "record 2" in result.stderr.decode()  # a waiter failure, as the AWS CLI
+    assert "Waiter TransformJobCompletedOrStopped failed: Waiter encountered a terminal failure state" in (
+        result.stderr.decode()
+    )
     desc = daemon.cli_json("describe-transform-job", "--transform-job-name", name)
     assert desc["TransformJobStatus"] == "Failed" and desc["MaxConcurrentTransforms"] == 2
     listed = daemon.cli_json("list-transform-jobs", "--name-contains", name, "--status-equals", "Failed")
