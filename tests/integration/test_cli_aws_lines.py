@@ -207,3 +207,26 @@ def test_global_options_are_accepted_anywhere(daemon: Any, aws_env: dict[str, st
     assert debug.returncode == 254 and "DEBUG" in debug.stderr and "SageMaker.DescribeModel" in debug.stderr
     missing = ours(aws_env, "list-models", "--profile", "no-such-profile")
     assert (missing.returncode, missing.stderr) == (253, "The config profile (no-such-profile) could not be found\n")
+
+
+def test_help_lists_every_member_flag_of_the_model(aws_env: dict[str, str]) -> None:
+    env = dict(aws_env, COLUMNS="200")
+    for command, flags in (
+        ("create-endpoint-config", ["--data-capture-config", "--kms-key-id", "--production-variants", "--variant"]),
+        ("create-model", ["--vpc-config", "--enable-network-isolation | --no-enable-network-isolation", "--container"]),
+        ("list-transform-jobs", ["--last-modified-time-after", "--status-equals", "--generate-cli-skeleton"]),
+    ):
+        shown = ours(env, command, "--help")
+        assert shown.returncode == 0, shown.stderr
+        assert [f for f in flags if f not in shown.stdout] == []
+
+
+def test_yaml_skeleton_and_yaml_input(daemon: Any, sm: Any, aws_env: dict[str, str], tmp_path: Path) -> None:
+    skeleton = ours(aws_env, "describe-endpoint-config", "--generate-cli-skeleton", "yaml-input")
+    assert (skeleton.returncode, skeleton.stdout) == (0, "EndpointConfigName: ''\n")
+    name = uniq("yaml-input")
+    request = tmp_path / "model.yaml"
+    request.write_text(f"ModelName: {name}\nPrimaryContainer:\n  Image: x:1\n  Environment:\n    A: '1'\n")
+    made = ours(aws_env, "create-model", "--cli-input-yaml", f"file://{request}")
+    assert made.returncode == 0, made.stderr
+    assert sm.describe_model(ModelName=name)["PrimaryContainer"]["Environment"] == {"A": "1"}
