@@ -3,7 +3,8 @@
 Used where they mean something for a local daemon: --endpoint-url picks the daemon, --region and
 --profile pick the signing credentials (an AWS profile's keys, as `inferpipe daemon env
 --profile` writes them), --debug logs each request and response to stderr, the two timeouts and
---no-verify-ssl configure the HTTP client, --color turns colour on or off. --no-cli-pager is
+--no-verify-ssl configure the HTTP client, --color off drops colour (on and auto leave it
+to rich, which colours a terminal). --no-cli-pager is
 accepted: inferpipe never pages. (--output and --query are the output layer's.)
 
 Standard library only.

@@ -93,6 +93,10 @@ def usage_error(message: str) -> None:
 def main() -> None:
     try:
         argv = global_options.extract(sys.argv[1:])
+        if global_options.GLOBALS.color == "off":
+            from . import render
+
+            render.console.no_color = render.err_console.no_color = True
         argv = split_aws_members(argv)
         if STATE.aws is not None and STATE.aws.skeleton in ("input", "yaml-input"):
             print_skeleton(STATE.aws)
