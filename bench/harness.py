@@ -94,7 +94,7 @@ class Bench:
     def create_model(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         self.sm.create_model(ModelName=name, Containers=self.echo_containers(3, extra_env))
 
-    def create_config(self, name: str, model: str, instances: int = 1) -> None:
+    def create_config(self, name: str, model: str, instances: int = 1, **extra: Any) -> None:
         self.sm.create_endpoint_config(
             EndpointConfigName=name,
             ProductionVariants=[
@@ -105,6 +105,7 @@ class Bench:
                     "InstanceType": "ml.m5.large",
                 }
             ],
+            **extra,
         )
 
     def setup(self) -> None:

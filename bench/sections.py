@@ -23,11 +23,12 @@ from botocore.exceptions import ClientError
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
 from .stats import diff, mean, median, percentile, ratio, rnd
+from .telemetry import section_otlp
 
 SMALL_BODY = 64  # bytes: "small bodies" for the overhead and throughput targets
 KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart")
+SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp")
 
 # Targets from the issue
 OVERHEAD_P50_MS = 0.5
@@ -36,6 +37,7 @@ THROUGHPUT_RATIO = 0.8
 UPDATE_P99_RATIO = 1.5
 CLI_RATIO = 0.3
 COLD_RATIO = 1.2
+CAPTURE_RATIO = 0.9
 
 
 @dataclass
@@ -877,6 +879,100 @@ def section_coldstart(ctx: Ctx) -> SectionResult:
     return out
 
 
+# ------------------------------------------------------------------------------------------------
+# 7. data capture
+
+
+def section_capture(ctx: Ctx) -> SectionResult:
+    """c=16 through the same chain with 100 % data capture (input and output, BASE64: the bench's
+    bodies are application/octet-stream, the costliest encoding) against the bench endpoint without
+    capture, interleaved in rounds (plain, capture, capture, plain)."""
+    out = SectionResult("capture")
+    b = ctx.bench
+    name = "bench-capture"
+    dest = Path(tempfile.mkdtemp(prefix="inferpipe-bench-capture-"))
+    try:
+        b.create_config(
+            name,
+            b.model,
+            DataCaptureConfig={
+                "InitialSamplingPercentage": 100,
+                "DestinationS3Uri": f"file://{dest}",
+                "CaptureOptions": [{"CaptureMode": "InputAndOutput"}],
+            },
+        )
+        b.create_endpoint(name, name)
+        b.wait_status(name, "InService")
+        urls = {"plain": (b.invoke_url,), "capture": (f"{b.daemon.url}/endpoints/{name}/invocations",)}
+        phases = {"plain": Phase(), "capture": Phase()}
+        requests = None if ctx.requests is None else max(1, ctx.requests // ctx.rounds)
+        order = [("plain", "capture"), ("capture", "plain")]
+        for r in range(ctx.rounds):
+            for side in order[r % 2]:
+                spec = LoadSpec(
+                    urls=urls[side],
+                    concurrency=16,
+                    body_size=SMALL_BODY,
+                    duration=None if requests else ctx.duration / ctx.rounds,
+                    requests=requests,
+                    warmup=ctx.warmup,
+                    credentials=b.daemon.credentials,
+                )
+                ctx.log(f"  {side:7} c=16 body={SMALL_BODY} B  ({spec.duration or spec.requests})")
+                phases[side].add(run_load(spec))
+        totals = _capture_totals(b, name)
+        time.sleep(1.5)  # the writer's batch window: what was captured is on disk now
+        lines = sum(1 for f in dest.rglob("*.jsonl") for _ in f.open("rb"))
+    finally:
+        b.delete_endpoint(name)
+        with contextlib.suppress(ClientError):
+            b.sm.delete_endpoint_config(EndpointConfigName=name)
+        shutil.rmtree(dest, ignore_errors=True)
+    cap, plain = phases["capture"].summary(), phases["plain"].summary()
+    r = ratio(cap["rps"], plain["rps"])
+    out.results = {
+        "concurrency": 16,
+        "capture_rps": cap["rps"],
+        "plain_rps": plain["rps"],
+        "ratio": rnd(r, 3),
+        "capture_p99_ms": cap["p99_ms"],
+        "plain_p99_ms": plain["p99_ms"],
+        "capture_failed": cap["failed"],
+        "plain_failed": plain["failed"],
+        "captured_records": totals.get("inferpipe_captured_records_total", 0.0),
+        "dropped_records": totals.get("inferpipe_capture_dropped_records_total", 0.0),
+        "lines_on_disk": lines,
+    }
+    met = out.target("capture_ratio_c16", f"≥ {CAPTURE_RATIO}× without capture", r, CAPTURE_RATIO, at_most=False)
+    out.rows += [
+        Row(
+            "c=16 requests/s, 100 % capture vs none",
+            fmt(cap["rps"], 0),
+            fmt(plain["rps"], 0),
+            fmt(diff(cap["rps"], plain["rps"]), 0),
+            fmt_ratio(rnd(r, 3)),
+            f"≥ {CAPTURE_RATIO}×",
+            met,
+        ),
+        Row("c=16 latency p99 (ms)", fmt(cap["p99_ms"], 3), fmt(plain["p99_ms"], 3)),
+        Row(
+            "records captured / dropped / lines on disk",
+            f"{out.results['captured_records']:.0f} / {out.results['dropped_records']:.0f} / {lines}",
+        ),
+    ]
+    return out
+
+
+def _capture_totals(b: Bench, endpoint: str) -> dict[str, float]:
+    text = httpx.get(f"{b.daemon.url}/metrics", timeout=10, auth=b.daemon.auth).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if f'endpoint="{endpoint}"' in line:
+            metric, value = line.rsplit(" ", 1)
+            out[metric.split("{")[0]] = out.get(metric.split("{")[0], 0.0) + float(value)
+    return out
+
+
 RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "overhead": section_overhead,
     "throughput": section_throughput,
@@ -884,6 +980,8 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "update": section_update,
     "cli": section_cli,
     "coldstart": section_coldstart,
+    "capture": section_capture,
+    "otlp": section_otlp,
 }
 
 assert tuple(RUNNERS) == SECTIONS

@@ -9,6 +9,7 @@ import typer
 from jmespath.exceptions import JMESPathError
 
 from .context import STATE
+from .pagination import Paging
 
 
 def examples(*commands: str) -> str:
@@ -52,7 +53,10 @@ app.add_typer(daemon_app, name="daemon")
 
 class Output(StrEnum):
     json = "json"
+    text = "text"
     table = "table"
+    yaml = "yaml"
+    yaml_stream = "yaml-stream"
 
 
 @app.callback()
@@ -61,7 +65,8 @@ def main_options(
         None,
         "--output",
         "-o",
-        help="json (the API response, as the AWS CLI prints it) or table. Default: json when stdout is not a terminal.",
+        help="json, text, table, yaml or yaml-stream, printed as the AWS CLI prints them."
+        " Default: a rich view on a terminal, json otherwise.",
     ),
     query: str | None = typer.Option(None, "--query", help="JMESPath expression applied to the JSON output."),
     endpoint_url: str | None = typer.Option(
@@ -69,6 +74,18 @@ def main_options(
         "--endpoint-url",
         help="Talk to this daemon (default: $INFERPIPE_URL, else the local one).",
         envvar="INFERPIPE_URL",
+    ),
+    max_items: int | None = typer.Option(
+        None, "--max-items", min=1, help="list-*: print at most this many items, then a NextToken to resume from."
+    ),
+    starting_token: str | None = typer.Option(
+        None, "--starting-token", help="list-*: resume from the NextToken a --max-items run printed."
+    ),
+    page_size: int | None = typer.Option(
+        None, "--page-size", min=1, help="list-*: items per call to the daemon (all pages are still fetched)."
+    ),
+    no_paginate: bool = typer.Option(
+        False, "--no-paginate", help="list-*: make one call and print that page only (with its NextToken)."
     ),
 ) -> None:
     if query is not None:
@@ -80,3 +97,4 @@ def main_options(
     STATE.output = output.value if output else None
     STATE.query = query
     STATE.endpoint_url = endpoint_url
+    STATE.paging = Paging(max_items, starting_token, page_size, not no_paginate)

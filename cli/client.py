@@ -68,6 +68,7 @@ class InvokeResult:
     content_type: str | None
     variant: str | None
     custom_attributes: str | None
+    trace_id: str | None = None  # X-Inferpipe-Trace-Id: a step trace to fetch (invoke --trace)
 
 
 class SigV4(httpx.Auth):
@@ -105,11 +106,13 @@ class ApiClient:
             auth=SigV4(home or Settings.from_env().home),
             event_hooks={"request": [_debug_request], "response": [_debug_response]} if opts.debug else None,
         )
+        self.last_operation: str | None = None  # titles an AWS CLI table, as the AWS CLI titles it
 
     def close(self) -> None:
         self._http.close()
 
     def call(self, operation: str, body: dict[str, Any] | None = None, prefix: str = "SageMaker") -> dict[str, Any]:
+        self.last_operation = operation
         try:
             resp = self._http.post(
                 "/",
@@ -137,12 +140,15 @@ class ApiClient:
             data = resp.json() if resp.content else {}
             code = resp.headers.get("x-amzn-ErrorType", "InternalFailure").split(":")[0]
             extra = {k: v for k, v in data.items() if k != "Message"}
+            if resp.headers.get("X-Inferpipe-Trace-Id"):
+                extra["InferpipeTraceId"] = resp.headers["X-Inferpipe-Trace-Id"]
             raise ApiError(code, data.get("Message", resp.text), "InvokeEndpoint", resp.status_code, extra)
         return InvokeResult(
             resp.content,
             resp.headers.get("Content-Type"),
             resp.headers.get("x-Amzn-Invoked-Production-Variant"),
             resp.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+            resp.headers.get("X-Inferpipe-Trace-Id"),
         )
 
     def ping(self) -> dict[str, Any] | None:

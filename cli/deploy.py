@@ -248,6 +248,7 @@ def _exists(client: ApiClient, op: str, key: str, name: str) -> bool:
     epilog=examples(
         "inferpipe apply -f sample-pipelines/wine/pipeline.yaml",
         "inferpipe apply -f sample-pipelines/wine/pipeline-v2.yaml   # blue/green update, watched live",
+        "inferpipe apply -f registry.yaml   # model: {ModelName: wine, ModelPackageGroupName: wine}",
     ),
 )
 def apply(
@@ -257,12 +258,52 @@ def apply(
     timeout: float = typer.Option(3600, "--timeout"),
 ) -> None:
     """Make the endpoint match a pipeline spec: create what is missing, or roll out a changed spec
-    blue/green under new immutable model/config names (suffixed by a content hash); no change, no action."""
+    blue/green under new immutable model/config names (suffixed by a content hash); no change, no action.
+    A model section naming a ModelPackageGroupName (instead of containers) deploys that group's newest
+    Approved version."""
     data, base = load_spec(spec)
+    apply_spec(data, base, timeout)
+
+
+def latest_approved(client: ApiClient, group: str) -> str:
+    """The ARN of the newest Approved version in a model package group."""
+    found = client.call(
+        "ListModelPackages",
+        {
+            "ModelPackageGroupName": group,
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 1,
+        },
+    )["ModelPackageSummaryList"]
+    if not found:
+        raise ApiError(
+            "ValidationException",
+            f"Model package group {group} has no Approved version to deploy. Approve one with:"
+            f" inferpipe update-model-package --model-package-arn ARN --model-approval-status Approved"
+            f" (list them with: inferpipe list-model-packages --model-package-group-name {group})",
+            "ListModelPackages",
+        )
+    return str(found[0]["ModelPackageArn"])
+
+
+def apply_spec(data: dict[str, Any], base: Path, timeout: float) -> None:
+    """`apply` on a spec already read (the `deploy` shortcut builds one)."""
     for key in ("model", "endpointConfig", "endpoint"):
         if not isinstance(data.get(key), dict):
             raise typer.BadParameter(f"the spec needs a '{key}' section", param_hint="-f")
     model = copy.deepcopy(data["model"])
+    client = STATE.client()
+    group = model.pop("ModelPackageGroupName", None)
+    if group is not None and (model.get("Containers") or model.get("PrimaryContainer")):
+        raise typer.BadParameter(
+            "the model section names both ModelPackageGroupName and containers: give one of them", param_hint="-f"
+        )
+    if group is not None:
+        # A registry-backed spec: the group's newest Approved version, so approving a new version
+        # and applying again rolls it out (its ARN changes the model's digest, hence its name).
+        model["PrimaryContainer"] = {"ModelPackageName": latest_approved(client, str(group))}
     containers = model.get("Containers") or ([model["PrimaryContainer"]] if model.get("PrimaryContainer") else [])
     absolutize_model_data(containers, base)
     files = [Path(c["ModelDataUrl"]) for c in containers if str(c.get("ModelDataUrl", "")).startswith("/")]
@@ -276,7 +317,6 @@ def apply(
     endpoint = dict(data["endpoint"])
     name = endpoint["EndpointName"]
     deployment = data.get("deployment")
-    client = STATE.client()
     for alarm in data.get("alarms") or []:  # guardrails the deployment policy refers to
         client.call("PutMetricAlarm", alarm, prefix="Inferpipe")
     if not _exists(client, "DescribeModel", "ModelName", model["ModelName"]):

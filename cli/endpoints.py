@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -9,9 +10,11 @@ import typer
 
 from inferpipe.cli.client import ApiClient, ApiError
 
+from . import log_follow
 from .app import app, examples, wait_app
 from .aws_command import AwsCommand
-from .context import STATE, request, send
+from .context import STATE, request, send, send_list
+from .params import put
 from .render import console, emit, err_console
 from .resources import with_spec
 from .waiters import WaiterError
@@ -161,31 +164,63 @@ def endpoint_metrics(
     _metrics_table(client, endpoint_name, seconds)
 
 
-@app.command("logs", epilog=examples("inferpipe logs --endpoint-name churn --container-hostname container-2 --tail 20"))
+@app.command(
+    "logs",
+    epilog=examples(
+        "inferpipe logs --endpoint-name churn --container-hostname container-2 --tail 20",
+        "inferpipe logs --endpoint-name churn --since 10m --filter-pattern 'ERROR -healthcheck'",
+        "inferpipe logs --endpoint-name churn --instance-id g1-i0 --follow",
+        "inferpipe logs --transform-job-name nightly --since 2026-01-31T12:00:00Z",
+        "inferpipe --output json logs --endpoint-name churn --follow | jq -r .Message",
+    ),
+)
 def logs(
-    endpoint_name: str = typer.Option(..., "--endpoint-name"),
+    endpoint_name: str | None = typer.Option(None, "--endpoint-name"),
+    transform_job_name: str | None = typer.Option(None, "--transform-job-name"),
     container_hostname: str | None = typer.Option(None, "--container-hostname"),
-    tail: int = typer.Option(50, "--tail"),
+    instance_id: str | None = typer.Option(None, "--instance-id", help="An instance, as in the stream names (g1-i0)."),
+    since: str | None = typer.Option(None, "--since", help="30s, 10m, 2h, 1d ago; an ISO 8601 time; epoch seconds."),
+    filter_pattern: str | None = typer.Option(
+        None,
+        "--filter-pattern",
+        help='Terms that must all appear; "a phrase"; -term must not appear; ?a ?b any of them.',
+    ),
+    tail: int = typer.Option(50, "--tail", help="Last lines per stream."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines as they are written."),
 ) -> None:
-    """Container logs of an endpoint, one stream per variant/instance/container as CloudWatch names them."""
-    data = STATE.client().call(
-        "Logs",
-        {"EndpointName": endpoint_name, "ContainerHostname": container_hostname, "Tail": tail},
-        prefix="Inferpipe",
-    )
+    """Container logs, one stream per variant/instance/container as CloudWatch names them; the logs
+    of replaced and removed containers stay readable (INFERPIPE_RETAINED_LOG_BYTES)."""
+    if (endpoint_name is None) == (transform_job_name is None):
+        raise typer.BadParameter("pass --endpoint-name or --transform-job-name (one of them)")
+    try:
+        start = log_follow.parse_since(since)
+    except log_follow.BadSince as exc:
+        raise typer.BadParameter(str(exc)) from None
+    req: dict[str, Any] = {"Tail": tail}
+    put(req, "EndpointName", endpoint_name)
+    put(req, "TransformJobName", transform_job_name)
+    put(req, "ContainerHostname", container_hostname)
+    put(req, "InstanceId", instance_id)
+    put(req, "StartTime", start)
+    put(req, "FilterPattern", filter_pattern)
+    client = STATE.client()
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):
+            for group, stream, event in log_follow.poll(client, req):
+                log_follow.print_event(group, stream, event, STATE.as_json)
+        return
+    data = client.call("Logs", req, prefix="Inferpipe")
     if STATE.as_json or STATE.query:
         emit(data)
         return
-    for stream in data["Streams"]:
-        console.rule(f"{data['LogGroupName']} {stream['LogStreamName']}")
-        console.print(stream["Text"].rstrip(), markup=False, highlight=False)
+    log_follow.print_streams(data)
 
 
 @app.command("list-endpoints", cls=AwsCommand, epilog=examples("inferpipe list-endpoints --status-equals InService"))
 def list_endpoints() -> None:
     """List endpoints."""
     emit(
-        send("ListEndpoints", request("ListEndpoints")),
+        send_list("ListEndpoints", request("ListEndpoints")),
         columns=["EndpointName", "EndpointStatus", "CreationTime", "LastModifiedTime"],
         rows_key="Endpoints",
     )
@@ -224,7 +259,9 @@ def wait_deleted(
 
 @app.command("events", epilog=examples("inferpipe events --name churn"))
 def events(
-    kind: str | None = typer.Option(None, "--kind", help="model | endpoint-config | endpoint | transform-job"),
+    kind: str | None = typer.Option(
+        None, "--kind", help="model | endpoint-config | endpoint | transform-job | model-package-group | model-package"
+    ),
     name: str | None = typer.Option(None, "--name"),
     limit: int = typer.Option(50, "--limit"),
 ) -> None:

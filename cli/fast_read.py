@@ -3,11 +3,11 @@
 Scripts call these in loops; through Typer, rich and httpx a describe costs as much as the AWS CLI
 itself. This module takes the ordinary case with the standard library (and jmespath, for --query):
 the member flags parsed from the cached model extract (aws_args, service_model), the request
-signed by signing.py, the JSON printed as the AWS CLI prints it. A list-* follows NextToken to
-the end and merges the pages, as the AWS CLI's automatic pagination does. Anything else (help,
---output other than json, the pagination options, a global option, a usage error, no daemon of
-this home answering) returns None and the full CLI takes over, so there is one owner for every
-message.
+signed by signing.py, the JSON printed as the AWS CLI prints it. A list-* is paginated by the
+full CLI's paginator (pagination.py, standard library too), paging options included, so both
+paths print the same pages and tokens. Anything else (help, --output other than json, a global
+option, a usage error or a paging error, no daemon of this home answering) returns None and the
+full CLI takes over, so there is one owner for every message.
 """
 
 from __future__ import annotations
@@ -19,33 +19,60 @@ import sys
 import urllib.parse
 from typing import Any
 
-from . import aws_args, global_options, service_model
+from . import aws_args, global_options, pagination, service_model
 from .fast import _daemon_url, _home
 
 PREFIXES = ("describe-", "list-")
-PAGINATION = ("--max-items", "--starting-token", "--page-size", "--no-paginate")
+PAGING_VALUES = ("--max-items", "--starting-token", "--page-size")
+
+
+class _StepAside(Exception):
+    """The daemon did not answer (or not in JSON): the full CLI takes the line."""
+
+
+class _ServiceError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _split_output(argv: list[str]) -> tuple[list[str], dict[str, str]] | None:
-    """argv without --output json, --query EXPR and --endpoint-url URL (returned by name); None
-    when the output is not plain JSON."""
+    """argv without --output json, --query EXPR, --endpoint-url URL and the paging options
+    (returned by name); None when the output is not plain JSON."""
     rest: list[str] = []
     taken: dict[str, str] = {}
     i = 0
     while i < len(argv):
         name, eq, inline = argv[i].partition("=")
-        if name in ("--output", "-o", "--query", "--endpoint-url"):
+        if name in ("--output", "-o", "--query", "--endpoint-url", *PAGING_VALUES):
             value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else None)
             if value is None or (name in ("--output", "-o") and value != "json"):
                 return None
             taken[name] = value
             i += 1 if eq else 2
             continue
-        if name in PAGINATION or name in ("-h", "--help"):
+        if name == "--no-paginate" and not eq:
+            taken[name] = ""
+            i += 1
+            continue
+        if name in ("-h", "--help"):
             return None
         rest.append(argv[i])
         i += 1
     return rest, taken
+
+
+def _paging(taken: dict[str, str]) -> pagination.Paging | None:
+    """The paging options as the full CLI reads them; None for a value it would refuse."""
+    numbers: dict[str, int | None] = {}
+    for name in ("--max-items", "--page-size"):
+        value = taken.get(name)
+        if value is not None and not (value.isdigit() and int(value) >= 1):
+            return None
+        numbers[name] = int(value) if value is not None else None
+    return pagination.Paging(
+        numbers["--max-items"], taken.get("--starting-token"), numbers["--page-size"], "--no-paginate" not in taken
+    )
 
 
 def run(argv: list[str]) -> int | None:
@@ -75,32 +102,28 @@ def run(argv: list[str]) -> int | None:
     url = _daemon_url({"endpoint_url": taken["--endpoint-url"]} if "--endpoint-url" in taken else {})
     if url is None:
         return None
-    pages = service_model.extract()["paginators"].get(operation)
-    request = parsed.request
-    # As the AWS CLI: naming the token or the page size yourself turns automatic pagination off.
-    paginate = pages is not None and not ({pages["input_token"], pages["limit_key"]} & set(request))
-    result: dict[str, Any] | None = None
-    while True:
+    paging = _paging(taken)
+    if paging is None:
+        return None
+
+    def call(request: dict[str, Any]) -> dict[str, Any]:
         answer = _call(url, operation, request)
         if answer is None:
-            return None
+            raise _StepAside
         status, data = answer
         if status >= 300:
             code = str(data.get("__type", "InternalFailure")).split("#")[-1]
-            message = data.get("message") or data.get("Message") or ""
-            print(f"An error occurred ({code}) when calling the {operation} operation: {message}", file=sys.stderr)
-            return 254
-        if not paginate:
-            result = data
-            break
-        token = data.pop(pages["output_token"], None)
-        if result is None:
-            result = data
-        else:
-            result[pages["result_key"]].extend(data.get(pages["result_key"], []))
-        if not token:
-            break
-        request = {**parsed.request, pages["input_token"]: token}
+            raise _ServiceError(code, data.get("message") or data.get("Message") or "")
+        return data
+
+    try:
+        answer = pagination.call(call, operation, parsed.request, paging)
+    except (_StepAside, pagination.PaginationError):
+        return None
+    except _ServiceError as exc:
+        print(f"An error occurred ({exc.code}) when calling the {operation} operation: {exc}", file=sys.stderr)
+        return 254
+    result = answer.full_result() if isinstance(answer, pagination.Pages) else answer
     if query is not None:
         import jmespath
 

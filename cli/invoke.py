@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
-from . import aws_args, service_model
+from . import aws_args, service_model, trace_view
 from .app import app, examples
 from .aws_command import AwsCommand
+from .client import ApiError
 from .context import STATE, request
 from .fast import invocation_headers
 from .params import read_body
@@ -57,6 +58,8 @@ def invoke_endpoint(
         "head -3 rows.csv | inferpipe invoke wine --content-type text/csv",
         "inferpipe invoke wine --body @rows.csv --content-type text/csv --accept application/json",
         "inferpipe invoke wine --body '13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050'",
+        "inferpipe invoke wine --body @rows.csv --trace    # what each container received and answered",
+        "inferpipe --output json invoke wine --body @rows.csv --trace | jq '.Trace.Containers[1].Request'",
     ),
 )
 def invoke(
@@ -69,14 +72,30 @@ def invoke(
     custom_attributes: str | None = typer.Option(None, "--custom-attributes"),
     target_variant: str | None = typer.Option(None, "--target-variant"),
     target_container_hostname: str | None = typer.Option(None, "--target-container-hostname"),
+    trace: bool = typer.Option(
+        False,
+        "--trace",
+        help="Also show, per container in order, the request it received and its answer (headers, sizes, body"
+        " previews, latency) and where an error stopped the chain: a tree, or JSON with --output json.",
+    ),
 ) -> None:
     """Invoke an endpoint and write the response body to stdout (for pipes and Makefiles)."""
     payload = read_body(body) if body is not None else sys.stdin.buffer.read()
-    result = STATE.client().invoke(
-        endpoint_name,
-        payload,
-        invocation_headers(content_type, accept, custom_attributes, target_variant, target_container_hostname, None),
+    headers = invocation_headers(
+        content_type, accept, custom_attributes, target_variant, target_container_hostname, None
     )
+    client = STATE.client()
+    if trace:
+        headers[trace_view.TRACE_HEADER] = "1"
+        try:
+            traced = client.invoke(endpoint_name, payload, headers)
+        except ApiError as exc:
+            trace_view.show_error(client, exc)
+            raise
+        meta = {"ContentType": traced.content_type, "InvokedProductionVariant": traced.variant}
+        trace_view.show(client, traced.trace_id, {**meta, **trace_view.body_fields(traced.body)})
+        return
+    result = client.invoke(endpoint_name, payload, headers)
     sys.stdout.buffer.write(result.body)
     if result.body and not result.body.endswith(b"\n") and sys.stdout.isatty():
         sys.stdout.write("\n")

@@ -1,11 +1,10 @@
-"""Printing results: the API's own JSON for scripts (optionally through --query, as the AWS CLI
-does), rich tables for people."""
+"""Printing results: the API's own data in the AWS CLI's formats for scripts (formats.py, through
+--query as the AWS CLI applies it), rich tables for people."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +12,9 @@ import jmespath
 from rich.console import Console
 from rich.table import Table
 
+from . import formats
 from .context import STATE
+from .pagination import Pages
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,15 +31,24 @@ def _fmt(key: str, value: Any) -> str:
 
 
 def emit(
-    data: Any, *, columns: Sequence[str] | None = None, rows_key: str | None = None, title: str | None = None
+    data: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    rows_key: str | None = None,
+    title: str | None = None,
+    operation: str | None = None,
 ) -> None:
-    if STATE.query:
-        data = jmespath.search(STATE.query, data)
+    """Print one command's result: ``data`` is the response (or pagination.Pages); ``operation``
+    titles an AWS CLI table (default: the last operation the client called)."""
+    if STATE.as_json or STATE.query:
+        query = jmespath.compile(STATE.query).search if STATE.query else None
+        name = operation or (STATE.client().last_operation if STATE.has_client else None) or ""
+        formats.write(STATE.output or "json", name, data, query)
+        return
+    if isinstance(data, Pages):
+        data = data.full_result()
     if data == {}:
         return  # as the AWS CLI: an operation without output (Delete*) prints nothing
-    if STATE.as_json or STATE.query:
-        sys.stdout.write(json.dumps(data, indent=4, default=str, ensure_ascii=False) + "\n")
-        return
     if rows_key and isinstance(data, dict) and columns:
         table = Table(title=title, header_style="bold")
         for col in columns:
@@ -47,7 +57,7 @@ def emit(
             table.add_row(*(_fmt(c, row.get(c, "")) for c in columns))
         console.print(table)
         if data.get("NextToken"):
-            console.print(f"[dim]More results: --next-token {data['NextToken']}[/dim]")
+            console.print(f"[dim]More results: --starting-token {data['NextToken']}[/dim]")
         return
     if isinstance(data, dict):
         table = Table(show_header=False, title=title, box=None)

@@ -12,10 +12,11 @@ import typer
 
 from .app import app, examples
 from .aws_command import AwsCommand
-from .context import request, send
+from .context import request, send, send_list
 from .params import (
     CONTAINER_KEYS,
     VARIANT_KEYS,
+    absolute_path,
     absolutize_model_data,
     load_spec,
     parse_shorthand,
@@ -76,7 +77,9 @@ def describe_model() -> None:
 def list_models() -> None:
     """List models."""
     emit(
-        send("ListModels", request("ListModels")), columns=["ModelName", "CreationTime", "ModelArn"], rows_key="Models"
+        send_list("ListModels", request("ListModels")),
+        columns=["ModelName", "CreationTime", "ModelArn"],
+        rows_key="Models",
     )
 
 
@@ -105,9 +108,14 @@ def create_endpoint_config(
     spec: str | None = typer.Option(None, "-f", "--file", help=SPEC_HELP),
 ) -> None:
     """Create an endpoint configuration: which models, how many instances, what weights."""
-    req, _ = with_spec("CreateEndpointConfig", spec, "endpointConfig")
+    req, base = with_spec("CreateEndpointConfig", spec, "endpointConfig")
     if variant:
         req["ProductionVariants"] = [parse_shorthand(v, VARIANT_KEYS, "--variant") for v in variant]
+    if "DataCaptureConfig" in request("CreateEndpointConfig"):
+        base = Path.cwd()  # a flag's relative path is the working directory's, not the -f file's
+    capture = req.get("DataCaptureConfig")
+    if isinstance(capture, dict):  # a local destination: the daemon does not share the working directory
+        capture["DestinationS3Uri"] = absolute_path(capture.get("DestinationS3Uri"), base)
     emit(send("CreateEndpointConfig", req))
 
 
@@ -125,7 +133,7 @@ def describe_endpoint_config() -> None:
 def list_endpoint_configs() -> None:
     """List endpoint configurations."""
     emit(
-        send("ListEndpointConfigs", request("ListEndpointConfigs")),
+        send_list("ListEndpointConfigs", request("ListEndpointConfigs")),
         columns=["EndpointConfigName", "CreationTime", "EndpointConfigArn"],
         rows_key="EndpointConfigs",
     )
@@ -154,7 +162,7 @@ def add_tags() -> None:
 @app.command("list-tags", cls=AwsCommand, epilog=examples("inferpipe list-tags --resource-arn ARN"))
 def list_tags() -> None:
     """List a resource's tags."""
-    emit(send("ListTags", request("ListTags")), columns=["Key", "Value"], rows_key="Tags")
+    emit(send_list("ListTags", request("ListTags")), columns=["Key", "Value"], rows_key="Tags")
 
 
 @app.command(

@@ -45,6 +45,15 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "DescribeTransformJob",
         "ListTransformJobs",
         "StopTransformJob",
+        "CreateModelPackageGroup",
+        "DescribeModelPackageGroup",
+        "ListModelPackageGroups",
+        "DeleteModelPackageGroup",
+        "CreateModelPackage",
+        "DescribeModelPackage",
+        "ListModelPackages",
+        "UpdateModelPackage",
+        "DeleteModelPackage",
         "AddTags",
         "ListTags",
         "DeleteTags",
@@ -52,7 +61,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "sagemaker-runtime": ("InvokeEndpoint",),
 }
 WAITERS = ("EndpointInService", "EndpointDeleted", "TransformJobCompletedOrStopped")
-FORMAT = 2  # bump when the extract's layout changes
+FORMAT = 3  # bump when the extract's layout or OPERATIONS change
 
 
 def cli_name(name: str) -> str:

@@ -17,7 +17,7 @@ from inferpipe.cli.client import ApiClient
 
 from .app import app, examples, wait_app
 from .aws_command import AwsCommand
-from .context import STATE, request, send
+from .context import STATE, request, send, send_list
 from .params import absolute_path, load_spec, load_value, put
 from .render import console, emit, err_console
 from .waiters import WaiterError
@@ -34,6 +34,9 @@ def absolutize_paths(req: dict[str, Any], base: Path | None = None) -> None:
     output = req.get("TransformOutput")
     if isinstance(output, dict):
         output["S3OutputPath"] = absolute_path(output.get("S3OutputPath"), base)
+    capture = req.get("DataCaptureConfig")
+    if isinstance(capture, dict):
+        capture["DestinationS3Uri"] = absolute_path(capture.get("DestinationS3Uri"), base)
 
 
 def _environment(values: list[str] | None) -> dict[str, str] | None:
@@ -201,7 +204,7 @@ def describe_transform_job() -> None:
 def list_transform_jobs() -> None:
     """List transform jobs."""
     emit(
-        send("ListTransformJobs", request("ListTransformJobs")),
+        send_list("ListTransformJobs", request("ListTransformJobs")),
         columns=["TransformJobName", "TransformJobStatus", "CreationTime", "TransformEndTime", "FailureReason"],
         rows_key="TransformJobSummaries",
     )

@@ -9,6 +9,9 @@ KIND_TO_RESOURCE = {
     "endpoint-config": "endpoint-config",
     "endpoint": "endpoint",
     "transform-job": "transform-job",
+    "model-package-group": "model-package-group",
+    # a versioned package's name is "<group>/<version>"
+    "model-package": "model-package",
 }
 
 

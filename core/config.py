@@ -70,6 +70,8 @@ DEFAULT_MAX_MODEL_DATA_MEMBERS = 100_000
 # Threads count as pids: a model server with a few workers of a few dozen threads each fits easily,
 # a fork bomb does not.
 DEFAULT_CONTAINER_PIDS = 4096
+# 8 MiB parts: boto3's own default; S3 allows 5 MiB to 5 GiB and at most 10,000 parts (80 GB here).
+DEFAULT_S3_PART_SIZE = 8 * MiB
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -97,6 +99,10 @@ class Settings:
     body_timeout: float = 30.0
     keepalive_timeout: float = 30.0
     control_plane_max_body: int = 1 * MiB
+    # Data capture (core/capture/): the writer's memory bound, its file rotation size and batch window.
+    capture_buffer_bytes: int = 64 * MiB
+    capture_max_file_bytes: int = 64 * MiB
+    capture_flush_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -107,6 +113,24 @@ class Settings:
     max_model_data_members: int = DEFAULT_MAX_MODEL_DATA_MEMBERS
     container_memory: int | None = None  # None: derived from the instance type
     container_pids: int = DEFAULT_CONTAINER_PIDS
+    # S3 (core/s3/): all optional; unset, boto3's standard AWS configuration decides
+    s3_profile: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_session_token: str | None = None
+    s3_max_connections: int = 10
+    s3_part_size: int = DEFAULT_S3_PART_SIZE
+    s3_connect_timeout: float = 10.0
+    s3_read_timeout: float = 60.0
+    image_pull: str = "never"  # INFERPIPE_IMAGE_PULL: never | missing | always (containers/images.py)
+    container_s3: bool = False  # INFERPIPE_CONTAINER_S3: containers get inferpipe's S3 endpoint and credentials
+    # invoke --trace (serving/step_trace.py): body preview per hop, traces kept for fetching
+    trace_preview_bytes: int = 1024
+    trace_keep: int = 100
+    # logs of stopped containers kept on disk (containers/log_archive.py); 0 keeps none
+    retained_log_bytes: int = 64 * MiB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -138,11 +162,20 @@ class Settings:
             body_timeout=env_seconds("INFERPIPE_BODY_TIMEOUT", 30.0),
             keepalive_timeout=env_seconds("INFERPIPE_KEEPALIVE_TIMEOUT", 30.0),
             control_plane_max_body=env_int("INFERPIPE_CONTROL_PLANE_MAX_BODY", 1 * MiB, minimum=64 * 1024),
+            capture_buffer_bytes=_size("INFERPIPE_CAPTURE_BUFFER_BYTES", 64 * MiB) or 0,
+            capture_max_file_bytes=_size("INFERPIPE_CAPTURE_MAX_FILE_BYTES", 64 * MiB) or 0,
+            capture_flush_seconds=env_seconds("INFERPIPE_CAPTURE_FLUSH_SECONDS", 1.0, minimum=0.01),
             allowed_roots=_roots(os.environ.get("INFERPIPE_ALLOWED_ROOTS")),
             max_model_data_bytes=_size("INFERPIPE_MAX_MODEL_DATA_BYTES", DEFAULT_MAX_MODEL_DATA_BYTES) or 0,
             max_model_data_members=_count("INFERPIPE_MAX_MODEL_DATA_MEMBERS", DEFAULT_MAX_MODEL_DATA_MEMBERS),
             container_memory=_size("INFERPIPE_CONTAINER_MEMORY", None),
             container_pids=_count("INFERPIPE_CONTAINER_PIDS", DEFAULT_CONTAINER_PIDS),
+            **_s3_from_env(),
+            trace_preview_bytes=env_int("INFERPIPE_TRACE_PREVIEW_BYTES", 1024, minimum=0, maximum=64 * 1024),
+            trace_keep=env_int("INFERPIPE_TRACE_KEEP", 100, minimum=1, maximum=10_000),
+            retained_log_bytes=0
+            if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
+            else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
         )
 
     @property
@@ -209,3 +242,41 @@ def _size(name: str, default: int | None, *, units: bool = True) -> int | None:
 
 def _count(name: str, default: int) -> int:
     return _size(name, default, units=False) or default
+
+
+def _s3_from_env() -> dict[str, object]:
+    def opt(name: str) -> str | None:
+        return os.environ.get(name, "").strip() or None
+
+    key, secret = opt("INFERPIPE_S3_ACCESS_KEY_ID"), opt("INFERPIPE_S3_SECRET_ACCESS_KEY")
+    if bool(key) != bool(secret):
+        raise ConfigError(
+            "INFERPIPE_S3_ACCESS_KEY_ID and INFERPIPE_S3_SECRET_ACCESS_KEY go together: set both, or neither"
+            " (then INFERPIPE_S3_PROFILE or the standard AWS configuration gives the S3 credentials)."
+        )
+    if key and opt("INFERPIPE_S3_PROFILE"):
+        raise ConfigError("Set INFERPIPE_S3_PROFILE or INFERPIPE_S3_ACCESS_KEY_ID, not both.")
+    part = _size("INFERPIPE_S3_PART_SIZE", DEFAULT_S3_PART_SIZE) or DEFAULT_S3_PART_SIZE
+    if not 5 * MiB <= part <= 5 * 1024**3:
+        raise ConfigError(f"INFERPIPE_S3_PART_SIZE={part} is out of range: S3 parts are 5 MiB to 5 GiB.")
+    return {
+        "s3_profile": opt("INFERPIPE_S3_PROFILE"),
+        "s3_endpoint_url": opt("INFERPIPE_S3_ENDPOINT_URL"),
+        "s3_region": opt("INFERPIPE_S3_REGION"),
+        "s3_access_key_id": key,
+        "s3_secret_access_key": secret,
+        "s3_session_token": opt("INFERPIPE_S3_SESSION_TOKEN"),
+        "s3_max_connections": env_int("INFERPIPE_S3_MAX_CONNECTIONS", 10, minimum=1, maximum=1000),
+        "s3_part_size": part,
+        "s3_connect_timeout": env_seconds("INFERPIPE_S3_CONNECT_TIMEOUT", 10.0),
+        "s3_read_timeout": env_seconds("INFERPIPE_S3_READ_TIMEOUT", 60.0),
+        "image_pull": _choice("INFERPIPE_IMAGE_PULL", "never", ("never", "missing", "always")),
+        "container_s3": _choice("INFERPIPE_CONTAINER_S3", "0", ("0", "1")) == "1",
+    }
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not valid: expected one of {', '.join(allowed)}.")
+    return value

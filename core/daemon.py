@@ -20,6 +20,7 @@ from inferpipe.core.api.guard import Policy, SetupError
 from inferpipe.core.api.http import build_app
 from inferpipe.core.api.http_limits import GuardedAppRunner
 from inferpipe.core.config import ConfigError, Settings
+from inferpipe.core.containers.log_archive import LogArchive
 from inferpipe.core.containers.runtime import DockerRuntime
 from inferpipe.core.daemon_identity import DaemonIdentity
 from inferpipe.core.engine import build_engine
@@ -54,13 +55,14 @@ class LazyRuntime:
     """Connects to Docker on first use and again after a failure, so the control plane works
     (and says clearly what is wrong) while no engine runs."""
 
-    def __init__(self, home_id: str) -> None:
+    def __init__(self, home_id: str, log_archive: LogArchive | None = None) -> None:
         self.home_id = home_id
+        self.log_archive = log_archive
         self._real: DockerRuntime | None = None
 
     def _get(self) -> DockerRuntime:
         if self._real is None:
-            self._real = DockerRuntime(self.home_id)
+            self._real = DockerRuntime(self.home_id, self.log_archive)
         return self._real
 
     def __getattr__(self, name: str) -> Any:
@@ -71,7 +73,9 @@ class Daemon:
     def __init__(self, settings: Settings, identity: DaemonIdentity | None = None) -> None:
         self.settings = settings
         self.policy = Policy.from_settings(settings)  # first: credentials exist before anyone can call
-        self.runtime = LazyRuntime(settings.home_id)
+        self.runtime = LazyRuntime(
+            settings.home_id, LogArchive(settings.home / "container-logs", settings.retained_log_bytes)
+        )
         cap = os.environ.get("INFERPIPE_MAX_STARTUP_HEALTH_TIMEOUT")
         self.engine = build_engine(
             settings,

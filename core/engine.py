@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from inferpipe.core.api.operations import Handler, Operations, operation_table
 from inferpipe.core.api.service import SageMakerService
@@ -17,11 +18,15 @@ from inferpipe.core.containers.modeltree import TreeLimits
 from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.serving.alarms import Alarms
 from inferpipe.core.serving.blue_green import Deployments
+from inferpipe.core.serving.capture import CaptureFactory, capture_writer
 from inferpipe.core.serving.endpoints import EndpointManager
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.router import DEFAULT_CONTAINER_TIMEOUT, Router
 from inferpipe.core.store import Store
 from inferpipe.core.timing import Timing
+
+if TYPE_CHECKING:
+    from inferpipe.core.s3.objects import S3Objects
 
 log = logging.getLogger("inferpipe.engine")
 
@@ -67,6 +72,13 @@ class Engine:
         self.store.close()
 
 
+def _s3_objects(settings: Settings) -> S3Objects:
+    # imported on first use: boto3 costs the daemon's start a few hundred milliseconds it rarely needs
+    from inferpipe.core.s3.client import s3_objects
+
+    return s3_objects(settings)
+
+
 def build_engine(
     settings: Settings,
     runtime: Runtime,
@@ -85,12 +97,13 @@ def build_engine(
     limits = TreeLimits(settings.max_model_data_bytes, settings.max_model_data_members)
     launcher = FleetLauncher(
         runtime,
-        ModelCache(settings.model_cache, host_paths, limits),
+        ModelCache(settings.model_cache, host_paths, limits, s3=lambda: _s3_objects(settings)),
         max_startup_timeout,
         settings,
         stop_grace=settings.stop_grace,
         timing=timing,
     )
+    launcher.record_event = store.record_event
     endpoints: EndpointManager
     router = Router(
         settings,
@@ -99,6 +112,7 @@ def build_engine(
         on_instance_trouble=lambda fleet, inst: endpoints.instance_trouble(fleet, inst),
         container_timeout=container_timeout,
     )
+    router.capture = CaptureFactory(capture_writer(settings, metrics), host_paths)
     endpoints = EndpointManager(settings, store, runtime, launcher, router, timing)
     deployments = Deployments(endpoints, Alarms(store, metrics))
     endpoints.deployments = deployments

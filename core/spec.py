@@ -9,11 +9,32 @@ DEFAULT_STARTUP_HEALTH_TIMEOUT = 240  # the 4 minutes the Developer Guide docume
 
 
 @dataclass(frozen=True)
+class S3ModelData:
+    """ModelDataSource.S3DataSource (and an s3:// ModelDataUrl, which AWS treats as S3Object + Gzip)."""
+
+    uri: str
+    data_type: str = "S3Object"  # S3Object: one object | S3Prefix: every key under the prefix
+    compression: str = "Gzip"  # Gzip: a .tar.gz to extract | None: copied as it is
+
+    @classmethod
+    def from_api(cls, container: dict[str, Any]) -> S3ModelData | None:
+        source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+        if not source:
+            return None
+        return cls(source["S3Uri"], source.get("S3DataType", "S3Object"), source.get("CompressionType", "None"))
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     hostname: str
     image: str
     model_data_url: str | None
     environment: dict[str, str] = field(default_factory=dict)
+    model_data_source: S3ModelData | None = None
+
+    @property
+    def has_model_data(self) -> bool:
+        return bool(self.model_data_url or self.model_data_source)
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,7 @@ class ModelSpec:
                     image=c.get("Image", ""),
                     model_data_url=c.get("ModelDataUrl"),
                     environment=dict(c.get("Environment") or {}),
+                    model_data_source=S3ModelData.from_api(c),
                 )
                 for i, c in enumerate(raw, 1)
             )
@@ -41,7 +63,13 @@ class ModelSpec:
         else:
             c = body.get("PrimaryContainer") or {}
             containers = (
-                ContainerSpec("primary", c.get("Image", ""), c.get("ModelDataUrl"), dict(c.get("Environment") or {})),
+                ContainerSpec(
+                    "primary",
+                    c.get("Image", ""),
+                    c.get("ModelDataUrl"),
+                    dict(c.get("Environment") or {}),
+                    S3ModelData.from_api(c),
+                ),
             )
             pipeline = False
         mode = (body.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")

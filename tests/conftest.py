@@ -28,3 +28,13 @@ def sm(daemon: DaemonHandle):  # noqa: ANN201
 @pytest.fixture(scope="session")
 def rt(daemon: DaemonHandle):  # noqa: ANN201
     return daemon.client("sagemaker-runtime")
+
+
+@pytest.fixture(scope="session")
+def s3_server():  # noqa: ANN201
+    """moto's standalone S3 server on 127.0.0.1 (tests/inferpipe_testing/s3server.py): `.daemon_env()`
+    points a daemon at it, `.put()` / `.get()` / `.client()` act as an admin."""
+    from inferpipe_testing.s3server import moto_s3
+
+    with moto_s3() as server:
+        yield server

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from inferpipe.core.api.data_capture import check_data_capture
 from inferpipe.core.api.model import NETWORK_ISOLATION_UNSUPPORTED
 from inferpipe.core.api.shapes import check_request
 from inferpipe.core.api.validation import Checker
+from inferpipe.core.containers.hostpaths import HostPathPolicy
 from inferpipe.core.store import Record
 
 
-def validate_create_endpoint_config(req: dict[str, Any]) -> None:
+def validate_create_endpoint_config(req: dict[str, Any], host_paths: HostPathPolicy | None = None) -> None:
     c = Checker()
     check_request("CreateEndpointConfig", req, c)
+    if req.get("DataCaptureConfig") is not None and not c.errors:
+        check_data_capture(req["DataCaptureConfig"], c, host_paths)
     if req.get("EnableNetworkIsolation") is True:
         c.rule(NETWORK_ISOLATION_UNSUPPORTED)
     variants = req.get("ProductionVariants")

@@ -25,6 +25,10 @@ from inferpipe.core.serving.router import MAX_REQUEST_BYTES, Invocation, Router
 log = logging.getLogger("inferpipe.http")
 
 JSON_11 = "application/x-amz-json-1.1"
+# invoke --trace: asked for by this request header, answered by the id to fetch the trace with
+# (Inferpipe.GetInvocationTrace), so the response body stays byte-identical.
+TRACE_REQUEST = "X-Inferpipe-Trace"
+TRACE_ID = "X-Inferpipe-Trace-Id"
 
 
 def _error_response(exc: SageMakerError, *, rest: bool, request_id: str) -> web.Response:
@@ -115,16 +119,23 @@ def build_app(
                 target_variant=h.get("X-Amzn-SageMaker-Target-Variant"),
                 target_container=h.get("X-Amzn-SageMaker-Target-Container-Hostname"),
                 inference_id=h.get("X-Amzn-SageMaker-Inference-Id"),
+                traceparent=h.get("traceparent"),
+                trace_key=request_id if h.get(TRACE_REQUEST, "").strip() in ("1", "true") else None,
             )
             check_invocation(invocation)
             result = await router.invoke(invocation)
         except SageMakerError as exc:
-            return _error_response(exc, rest=True, request_id=request_id)
+            error = _error_response(exc, rest=True, request_id=request_id)
+            if router.traces.get(request_id) is not None:
+                error.headers[TRACE_ID] = request_id
+            return error
         headers = {
             "x-Amzn-Invoked-Production-Variant": result.variant,
             "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes or "",
             "x-amzn-RequestId": request_id,
         }
+        if invocation.trace_key is not None:
+            headers[TRACE_ID] = request_id
         resp = web.Response(body=result.body, headers=headers)
         if result.content_type:
             resp.headers["Content-Type"] = result.content_type

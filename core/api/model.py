@@ -81,8 +81,6 @@ def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
     """inferpipe's rules for one container; returns the bytes of its Environment."""
     if cont.get("Image") is None and cont.get("ModelPackageName") is None:
         c.rule(f"Image must be specified for the container at '{path}'.")
-    if cont.get("ModelPackageName") is not None:
-        c.rule(f"ModelPackageName at '{path}' is not supported by inferpipe: give an Image instead.")
     url = cont.get("ModelDataUrl")
     # The model's Url pattern is S3 or HTTPS only; inferpipe also takes local data (see shapes).
     if isinstance(url, str) and len(url) <= MAX_MODEL_DATA_URL and not _model_data_url_ok(url):
@@ -91,10 +89,37 @@ def _check_container(c: Checker, cont: dict[str, Any], path: str) -> int:
             f"{path}.modelDataUrl",
             "Member must be an s3://, https:// or file:// URL, or an absolute local path (a .tar.gz or a directory)",
         )
+    _check_model_data_source(c, cont, path)
     env = cont.get("Environment")
     if not isinstance(env, dict):
         return 0
     return sum(len(k.encode()) + len(v.encode()) for k, v in env.items() if isinstance(v, str))
+
+
+def _check_model_data_source(c: Checker, cont: dict[str, Any], path: str) -> None:
+    source = cont.get("ModelDataSource")
+    if not isinstance(source, dict):
+        return
+    if cont.get("ModelDataUrl") is not None:
+        c.rule(f"ModelDataUrl and ModelDataSource cannot both be specified for the container at '{path}'.")
+    s3 = source.get("S3DataSource")
+    if not isinstance(s3, dict):
+        return  # the model's check reports a missing or mistyped S3DataSource
+    uri, data_type, compression = s3.get("S3Uri"), s3.get("S3DataType"), s3.get("CompressionType")
+    where = f"{path}.modelDataSource.s3DataSource"
+    if isinstance(uri, str) and not uri.startswith("s3://"):
+        c.rule(f"S3Uri at '{where}' must be an s3:// URI: inferpipe reads ModelDataSource from S3 only.")
+    if data_type == "S3Prefix" and isinstance(uri, str) and not uri.endswith("/"):
+        c.rule(f"S3Uri at '{where}' must end with '/' when S3DataType is S3Prefix (it names a key prefix).")
+    if data_type == "S3Prefix" and compression == "Gzip":
+        c.rule(f"CompressionType Gzip at '{where}' requires S3DataType S3Object: a prefix is copied uncompressed.")
+    for member in ("ManifestS3Uri", "HubAccessConfig"):
+        if s3.get(member) is not None:
+            c.rule(f"{member} at '{where}' is not supported by inferpipe: leave it out.")
+
+
+# A model package's containers follow the same rules (api/model_package.py).
+check_container = _check_container
 
 
 def _model_data_url_ok(url: str) -> bool:
@@ -104,6 +129,15 @@ def _model_data_url_ok(url: str) -> bool:
         # file:///abs/path (or file://localhost/abs/path); file://relative/x would name a host.
         return url[len("file://") :].removeprefix("localhost").startswith("/")
     return True
+
+
+def names_package(req: dict[str, Any]) -> bool:
+    """Whether a CreateModel request takes any container from a model package."""
+    primary = req.get("PrimaryContainer")
+    containers = req.get("Containers")
+    refs = [primary] if isinstance(primary, dict) else []
+    refs += [x for x in containers if isinstance(x, dict)] if isinstance(containers, list) else []
+    return any(x.get("ModelPackageName") is not None for x in refs)
 
 
 def describe(rec: Record) -> dict[str, Any]:

@@ -29,6 +29,7 @@ def operation_table(
     service: SageMakerService, transforms: TransformManager, shutdown: Handler | None = None
 ) -> dict[str, Handler]:
     jobs = TransformJobOperations(transforms)
+    groups, packages = service.package_groups, service.packages
     table: dict[str, Handler] = {
         # models
         "SageMaker.CreateModel": service.create_model,
@@ -56,6 +57,16 @@ def operation_table(
         "SageMaker.DescribeTransformJob": jobs.describe,
         "SageMaker.ListTransformJobs": jobs.list,
         "SageMaker.StopTransformJob": jobs.stop,
+        # the model registry
+        "SageMaker.CreateModelPackageGroup": groups.create,
+        "SageMaker.DescribeModelPackageGroup": groups.describe,
+        "SageMaker.ListModelPackageGroups": groups.list,
+        "SageMaker.DeleteModelPackageGroup": groups.delete,
+        "SageMaker.CreateModelPackage": packages.create,
+        "SageMaker.DescribeModelPackage": packages.describe,
+        "SageMaker.ListModelPackages": packages.list,
+        "SageMaker.UpdateModelPackage": packages.update,
+        "SageMaker.DeleteModelPackage": packages.delete,
         # inferpipe extensions
         "Inferpipe.PutMetricAlarm": service.put_metric_alarm,
         "Inferpipe.DescribeAlarms": service.describe_alarms,
@@ -64,6 +75,7 @@ def operation_table(
         "Inferpipe.Events": service.events,
         "Inferpipe.EndpointMetrics": service.endpoint_metrics,
         "Inferpipe.Logs": service.logs,
+        "Inferpipe.GetInvocationTrace": service.get_invocation_trace,
     }
     for target, handler in table.items():
         op = target.removeprefix(SAGEMAKER)

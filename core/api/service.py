@@ -3,7 +3,6 @@ through the table in ``operations.py``. Design notes: docs/wire-edge.md."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import Any
@@ -11,8 +10,12 @@ from typing import Any
 from inferpipe.core import arns
 from inferpipe.core.api import endpoint_config, listing, model
 from inferpipe.core.api.alarm import check_alarm_names, decode_alarm
+from inferpipe.core.api.container_logs import read_logs
 from inferpipe.core.api.endpoint import decode_create_endpoint, decode_update_endpoint, decode_weights_and_capacities
-from inferpipe.core.api.shapes import check_member
+from inferpipe.core.api.invocation_trace import get_invocation_trace
+from inferpipe.core.api.model_package import ModelPackageOperations
+from inferpipe.core.api.model_package_group import ModelPackageGroupOperations
+from inferpipe.core.api.shapes import check_member, validate_request
 from inferpipe.core.api.validation import Checker, prune_nulls
 from inferpipe.core.arns import arn
 from inferpipe.core.config import Settings
@@ -23,7 +26,6 @@ from inferpipe.core.serving.metrics import BUCKET_SECONDS, KEEP_BUCKETS, Metrics
 from inferpipe.core.store import AlreadyExists, Store
 
 MAX_EVENTS = 10_000  # events one Inferpipe.Events call returns
-MAX_LOG_LINES = 10_000  # lines per container one Inferpipe.Logs call returns
 METRICS_SECONDS = BUCKET_SECONDS * KEEP_BUCKETS  # the metrics kept in memory
 
 
@@ -37,10 +39,26 @@ class SageMakerService:
         self.started = time.time()
         # Facts the daemon adds to its status (its instance id, which `daemon stop` checks).
         self.status_extra: dict[str, Any] = {}
+        self._package_groups = ModelPackageGroupOperations(settings, store)
+        self._packages = ModelPackageOperations(settings, store, endpoints.launcher.cache.policy)
+
+    # The model registry's operations (their own modules), which the operation table reaches
+    # through the service; CreateModel resolves ModelPackageName against the same registry.
+    @property
+    def package_groups(self) -> ModelPackageGroupOperations:
+        return self._package_groups
+
+    @property
+    def packages(self) -> ModelPackageOperations:
+        return self._packages
 
     # models -------------------------------------------------------------------------------------
     async def create_model(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
+        if model.names_package(req):
+            # The request as sent is checked first, so a malformed ModelPackageName reads as such.
+            validate_request("CreateModel", req)
+            req = self.packages.resolve(req)
         model.validate_create_model(req, self.endpoints.launcher.cache.policy)
         name = req["ModelName"]
         model_arn = arn(self.settings, "model", name)
@@ -74,7 +92,7 @@ class SageMakerService:
     # endpoint configs ---------------------------------------------------------------------------
     async def create_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
         req = prune_nulls(req)
-        endpoint_config.validate_create_endpoint_config(req)
+        endpoint_config.validate_create_endpoint_config(req, self.endpoints.launcher.cache.policy)
         name = req["EndpointConfigName"]
         config_arn = arn(self.settings, "endpoint-config", name)
         missing = [v["ModelName"] for v in req["ProductionVariants"] if self.store.get("model", v["ModelName"]) is None]
@@ -215,25 +233,8 @@ class SageMakerService:
         self.endpoints.get(name)
         return {"EndpointName": name, "Metrics": self.metrics.endpoint_summary(name, float(req.get("Seconds") or 300))}
 
+    async def get_invocation_trace(self, req: dict[str, Any]) -> dict[str, Any]:
+        return get_invocation_trace(self.endpoints.router.traces, req)
+
     async def logs(self, req: dict[str, Any]) -> dict[str, Any]:
-        c = Checker()
-        if c.required(req, "EndpointName", "endpointName"):
-            check_member("EndpointName", req["EndpointName"], "endpointName", c)
-        check_member("ContainerHostname", req.get("ContainerHostname"), "containerHostname", c)
-        c.integer(req.get("Tail"), "tail", minimum=1, maximum=MAX_LOG_LINES)
-        c.raise_if_any()
-        name = req["EndpointName"]
-        self.endpoints.get(name)
-        tail = int(req.get("Tail") or 50)
-        want = req.get("ContainerHostname")
-        streams = []
-        for fleet in self.endpoints.fleets.get(name, {}).values():
-            for inst in fleet.instances:
-                for cont in inst.handle.containers:
-                    if want and cont.hostname != want:
-                        continue
-                    text = await asyncio.to_thread(self.endpoints.runtime.logs, cont.container_id, tail)
-                    streams.append(
-                        {"LogStreamName": f"{fleet.variant.name}/{inst.instance_id}/{cont.hostname}", "Text": text}
-                    )
-        return {"LogGroupName": f"/aws/sagemaker/Endpoints/{name}", "Streams": streams}
+        return await read_logs(self.endpoints.runtime, self.store, req, self.endpoints.router.invocation_log)

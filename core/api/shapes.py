@@ -17,6 +17,7 @@ from typing import Any
 from botocore.loaders import Loader
 from botocore.model import ServiceModel, Shape, StructureShape
 
+from inferpipe.core.api.unicode_pattern import unicode_class_matcher
 from inferpipe.core.api.validation import INT_MAX, INT_MIN, SPECIAL_FLOATS, TAG_PATTERN, Checker, camel, tag_text_ok
 
 SUPPORTED_OPERATIONS = (
@@ -38,6 +39,15 @@ SUPPORTED_OPERATIONS = (
     "DescribeTransformJob",
     "ListTransformJobs",
     "StopTransformJob",
+    "CreateModelPackageGroup",
+    "DescribeModelPackageGroup",
+    "ListModelPackageGroups",
+    "DeleteModelPackageGroup",
+    "CreateModelPackage",
+    "DescribeModelPackage",
+    "ListModelPackages",
+    "UpdateModelPackage",
+    "DeleteModelPackage",
     "AddTags",
     "ListTags",
     "DeleteTags",
@@ -61,9 +71,11 @@ SERVICE_SPELLING = {
 LOCAL_PATH_MEMBERS = frozenset(
     {
         ("ContainerDefinition", "ModelDataUrl"),
+        ("ModelPackageContainerDefinition", "ModelDataUrl"),
         ("TransformS3DataSource", "S3Uri"),
         ("TransformOutput", "S3OutputPath"),
         ("BatchDataCaptureConfig", "DestinationS3Uri"),
+        ("DataCaptureConfig", "DestinationS3Uri"),
     }
 )
 
@@ -285,7 +297,9 @@ def _string(meta: Mapping[str, Any], local_path: bool) -> Problems:
         pattern_text = f"Member must satisfy regular expression pattern: {SERVICE_SPELLING.get(pattern, pattern)}"
         # The service applies a pattern to the whole value; the tag pattern uses Java's \p{...}
         # classes, which Python's re lacks.
-        matches = tag_text_ok if pattern == TAG_PATTERN else re.compile(pattern).fullmatch
+        matches = (
+            tag_text_ok if pattern == TAG_PATTERN else unicode_class_matcher(pattern) or re.compile(pattern).fullmatch
+        )
 
     def problems(value: Any) -> list[str]:
         if not isinstance(value, str):

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from inferpipe.core.containers import hostpaths
 from inferpipe.core.containers.hostpaths import HostPathPolicy, PathRefused, confined_key, inside, kind_of
 from inferpipe.core.errors import ValidationException
+from inferpipe.core.s3.uri import S3Uri
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -49,9 +50,10 @@ def _local_text(uri: str, member: str) -> str:
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    path: Path  # the resolved local file; for an S3 object, its URI (only shown, never opened)
     relative: str  # POSIX path of the output key, relative to S3OutputPath (without ".out")
     size: int
+    s3: S3Uri | None = None  # set for an S3 object (s3data.py)
 
 
 def allowed(uri: str, member: str, policy: HostPathPolicy) -> Path:
@@ -248,7 +250,12 @@ def open_input(path: Path, compression: str) -> tuple[BinaryIO, CountingReader]:
         fd = hostpaths.open_regular(path, f"The input {path}")
     except PathRefused as exc:
         raise OSError(str(exc)) from exc
-    counter = CountingReader(os.fdopen(fd, "rb"))
+    return decompressed(os.fdopen(fd, "rb"), compression)
+
+
+def decompressed(raw: BinaryIO, compression: str) -> tuple[BinaryIO, CountingReader]:
+    """``raw`` (a file or an S3 object's stream) as the stream to split, and its byte counter."""
+    counter = CountingReader(raw)
     if compression == "Gzip":
         return gzip.GzipFile(fileobj=counter, mode="rb"), counter  # type: ignore[arg-type]
     return counter, counter  # type: ignore[return-value]

@@ -16,11 +16,13 @@ from typing import Any
 import aiohttp
 
 from inferpipe.core.arns import arn
+from inferpipe.core.batch import s3data
 from inferpipe.core.batch.inputs import (
     InputError,
     InputFile,
     allowed,
     check_input_exists,
+    job_path,
     list_inputs,
     output_file,
     output_root,
@@ -40,6 +42,8 @@ from inferpipe.core.batch.spec import (
     describe,
 )
 from inferpipe.core.batch.state import RUNNING, TERMINAL, TransformJobState, TransformJobStatus
+from inferpipe.core.capture.manifest import write_batch_capture
+from inferpipe.core.capture.sink import FileSink
 from inferpipe.core.config import Settings
 from inferpipe.core.containers.chain import new_session
 from inferpipe.core.containers.fleet import Fleet, FleetLauncher, FleetStartError, Instance
@@ -49,6 +53,9 @@ from inferpipe.core.errors import ResourceInUse, ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
 from inferpipe.core.retry import retry
+from inferpipe.core.s3.client import s3_objects
+from inferpipe.core.s3.objects import S3Objects
+from inferpipe.core.s3.uri import S3Uri, is_s3_uri
 from inferpipe.core.spec import ModelSpec, VariantSpec
 from inferpipe.core.store import AlreadyExists, Record, Store
 
@@ -109,6 +116,8 @@ class Job:
     stop_requested: bool = False
     failures: list[str] = field(default_factory=list)
     output_root: Path | None = None  # S3OutputPath, resolved and checked when the job starts
+    completed: list[tuple[Path, Path]] = field(default_factory=list)  # (input, output) of each file done
+    output_s3: S3Uri | None = None  # or S3OutputPath on S3, checked writable when the job starts
 
 
 class TransformManager:
@@ -127,6 +136,7 @@ class TransformManager:
         self.instances = InstanceBudget(settings, store)
         self.host_paths = host_paths or HostPathPolicy.from_settings(settings)
         self.jobs: dict[str, Job] = {}  # running jobs, by lowercased name
+        self._objects: S3Objects | None = None
 
     # control plane --------------------------------------------------------------------------------
     async def create(
@@ -135,8 +145,17 @@ class TransformManager:
         """Starts a validated job. ``record`` is what the job's record keeps for Describe to echo (the
         request as given, without its tags, which are kept per ARN)."""
         job_arn = arn(self.settings, KIND, spec.name)
-        allowed(spec.output_path, "TransformOutput.S3OutputPath", self.host_paths)
-        check_input_exists(spec.uri, spec.data_type, self.host_paths)
+        # S3 locations are checked when the job runs (a network call; AWS fails the job there too)
+        if is_s3_uri(spec.output_path):
+            s3data.parse(spec.output_path, "TransformOutput.S3OutputPath")
+        else:
+            allowed(spec.output_path, "TransformOutput.S3OutputPath", self.host_paths)
+        if is_s3_uri(spec.uri):
+            s3data.parse(spec.uri, "TransformInput.DataSource.S3DataSource.S3Uri")
+        else:
+            check_input_exists(spec.uri, spec.data_type, self.host_paths)
+        if spec.capture_destination is not None:
+            allowed(spec.capture_destination, "DataCaptureConfig.DestinationS3Uri", self.host_paths)
         model = self.store.get("model", spec.model_name)
         if model is None:
             raise ValidationException(f'Could not find model "{arn(self.settings, "model", spec.model_name)}".')
@@ -256,8 +275,7 @@ class TransformManager:
         status: TransformJobStatus = TransformJobStatus.COMPLETED
         reason: str | None = None
         try:
-            job.output_root = output_root(spec.output_path, self.host_paths)
-            files = await asyncio.to_thread(list_inputs, spec.uri, spec.data_type, self.host_paths)
+            files = await asyncio.to_thread(self._prepare_data, job)
             job.progress.files_total = len(files)
             job.progress.bytes_total = sum(f.size for f in files)
             variant = VariantSpec(VARIANT, job.model, spec.instance_count, 1.0, spec.instance_type)
@@ -283,6 +301,8 @@ class TransformManager:
                 await asyncio.gather(*workers, return_exceptions=True)
                 job.progress.finished = time.time()
                 await session.close()
+            if spec.capture_destination is not None:
+                await self._capture(job)
             if job.failures:
                 status = TransformJobStatus.FAILED
                 more = f" ({len(job.failures) - 1} more file(s) failed.)" if len(job.failures) > 1 else ""
@@ -318,6 +338,40 @@ class TransformManager:
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
             log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
+
+    async def _capture(self, job: Job) -> None:
+        """The job's data capture: manifests of the files it transformed (see core/capture/manifest.py)."""
+        assert job.spec.capture_destination is not None
+        dest = job_path(job.spec.capture_destination, "DataCaptureConfig.DestinationS3Uri", self.host_paths)
+        done = sorted(job.completed)
+        try:
+            await asyncio.to_thread(
+                write_batch_capture, FileSink(dest), job.state.start_time, [i for i, _ in done], [o for _, o in done]
+            )
+        except OSError as exc:
+            raise JobFailed("ClientError", f"Could not write the data capture to {dest}: {exc}.") from exc
+
+    def s3(self) -> S3Objects:
+        """The S3 client, built on first use from the settings and the standard AWS configuration."""
+        if self._objects is None:
+            try:
+                self._objects = s3_objects(self.settings)
+            except Exception as exc:  # noqa: BLE001 - a bad profile or configuration, in botocore's words
+                raise InputError(f"ClientError: S3 cannot be used: {exc}") from exc
+        return self._objects
+
+    def _prepare_data(self, job: Job) -> list[InputFile]:
+        """In a worker thread, before any container starts: check the output can be written, then list
+        the inputs. Either failure fails the job with a reason and nothing to clean up."""
+        spec = job.spec
+        if is_s3_uri(spec.output_path):
+            job.output_s3 = s3data.parse(spec.output_path, "S3OutputPath")
+            s3data.check_writable(self.s3(), job.output_s3, spec.name)
+        else:
+            job.output_root = output_root(spec.output_path, self.host_paths)
+        if is_s3_uri(spec.uri):
+            return s3data.list_inputs(self.s3(), spec.uri, spec.data_type)
+        return list_inputs(spec.uri, spec.data_type, self.host_paths)
 
     async def _launch(self, fleet: Fleet) -> None:
         """Start the fleet. A stop during start-up lets the start finish (or fail) first: a container
@@ -439,12 +493,27 @@ class TransformManager:
     ) -> None:
         settings = await self._settings(job, instance, session)
         output_dir = job.output_root
-        assert output_dir is not None  # set before the fleet started
+        assert output_dir is not None or job.output_s3 is not None  # set before the fleet started
+        objects = self._objects  # set if the input or the output is on S3
         while queue:
             file = queue.popleft()
-            final = output_file(output_dir, file)
+            writer = None
+            if job.output_s3 is not None:
+                assert objects is not None
+                writer = s3data.S3OutputWriter(objects, s3data.output_uri(job.output_s3, file.relative))
+                final = Path(str(writer.uri))
+            else:
+                assert output_dir is not None
+                final = output_file(output_dir, file)
             ft = FileTransform(
-                session, instance.handle.containers, file, final, partial_file(final, job.spec.name), settings
+                session,
+                instance.handle.containers,
+                file,
+                final,
+                partial_file(final, job.spec.name),
+                settings,
+                objects=objects,
+                writer=writer,
             )
             progress = job.progress
             progress.active[file.relative] = ft
@@ -454,6 +523,7 @@ class TransformManager:
                 await ft.run()
                 done = True
                 progress.files_completed += 1
+                job.completed.append((file.path, final))
             except FileFailed as exc:
                 progress.files_failed += 1
                 job.failures.append(str(exc))

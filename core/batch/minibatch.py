@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from inferpipe.core.batch.dataprocessing import DataProcessing, DataProcessingError, process_record
-from inferpipe.core.batch.inputs import CountingReader, InputFile, open_input
+from inferpipe.core.batch.inputs import CountingReader, InputFile, decompressed, open_input
 from inferpipe.core.batch.records import (
     SINGLE_RECORD,
     Batch,
@@ -28,10 +28,13 @@ from inferpipe.core.batch.records import (
     iter_records,
     split_response_records,
 )
+from inferpipe.core.batch.s3data import S3OutputWriter, open_object
 from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUnreachable, run_chain
 from inferpipe.core.containers.hostpaths import create_file
 from inferpipe.core.containers.runtime import ContainerHandle
 from inferpipe.core.retry import retry
+from inferpipe.core.s3.errors import S3Error
+from inferpipe.core.s3.objects import S3Objects
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 READ_GROUP_ITEMS = 256  # mini-batches fetched per worker-thread hop
@@ -78,9 +81,10 @@ class BatchReader:
     """File -> records -> InputFilter -> mini-batches. Its methods run in worker threads; a lock keeps
     ``close`` from racing a read still running in a thread after the job was stopped."""
 
-    def __init__(self, file: InputFile, settings: BatchSettings) -> None:
+    def __init__(self, file: InputFile, settings: BatchSettings, objects: S3Objects | None = None) -> None:
         self.file = file
         self.settings = settings
+        self.objects = objects  # for an input on S3
         self.records_read = 0
         self.consumed = 0  # bytes of the records split so far (the file position, uncompressed input)
         self._lock = threading.Lock()
@@ -100,7 +104,13 @@ class BatchReader:
         if s.split_type == "None" and s.compression != "Gzip" and limit and self.file.size > limit:
             raise self._failed(RecordTooLargeError(1, self.file.size, limit))
         try:
-            stream, self._counter = open_input(self.file.path, s.compression)
+            if self.file.s3 is not None:
+                assert self.objects is not None
+                stream, self._counter = decompressed(open_object(self.objects, self.file.s3), s.compression)
+            else:
+                stream, self._counter = open_input(self.file.path, s.compression)
+        except S3Error as exc:
+            raise FileFailed(f"{self.file.relative}: cannot read the input object: {exc.reason}") from exc
         except OSError as exc:
             raise FileFailed(f"{self.file.relative}: cannot open the input file: {exc.strerror or exc}") from exc
         self._stream = stream
@@ -140,6 +150,7 @@ class BatchReader:
                 RecordFormatError,
                 DataProcessingError,
                 OSError,
+                S3Error,
                 EOFError,
                 zlib.error,
             ) as exc:
@@ -156,6 +167,8 @@ class BatchReader:
             )
         if isinstance(exc, DataProcessingError):
             return FileFailed(f"{name}: record {self.records_read}: InputFilter: {exc}.")
+        if isinstance(exc, S3Error):
+            return FileFailed(f"{name}: cannot read the input object: {exc.reason}")
         if isinstance(exc, (EOFError, zlib.error)) or type(exc).__name__ == "BadGzipFile":
             return FileFailed(f"{name}: the input is not valid gzip (CompressionType Gzip): {exc}.")
         return FileFailed(f"{name}: cannot read the input file: {exc}.")
@@ -311,13 +324,17 @@ class FileTransform:
         final: Path,
         partial: Path,
         settings: BatchSettings,
+        *,
+        objects: S3Objects | None = None,
+        writer: S3OutputWriter | None = None,
     ) -> None:
         self.session = session
         self.containers = containers
         self.file = file
         self.settings = settings
-        self.reader = BatchReader(file, settings)
-        self.writer = OutputWriter(final, partial)
+        self.reader = BatchReader(file, settings, objects)
+        # an output on S3 comes with its writer; ``final`` and ``partial`` are then unused
+        self.writer: OutputWriter | S3OutputWriter = writer or OutputWriter(final, partial)
         self.records_done = 0
         self.bytes_done = 0  # input bytes (on disk) whose records are written
         self._slots = asyncio.Semaphore(settings.max_concurrent)

@@ -47,6 +47,9 @@ class TransformSpec:
     retries: int = DEFAULT_INVOCATION_RETRIES
     environment: dict[str, str] = field(default_factory=dict)
     data_processing: DataProcessing = field(default_factory=DataProcessing)
+    # DataCaptureConfig: where the job's input and output manifests go, checked like S3OutputPath.
+    capture_destination: str | None = None
+    generate_inference_id: bool = False
 
     @classmethod
     def from_api(cls, req: dict[str, Any]) -> TransformSpec:
@@ -79,6 +82,8 @@ class TransformSpec:
             ),
             environment=dict(req.get("Environment") or {}),
             data_processing=DataProcessing.from_api(req.get("DataProcessing")),
+            capture_destination=(req.get("DataCaptureConfig") or {}).get("DestinationS3Uri"),
+            generate_inference_id=bool((req.get("DataCaptureConfig") or {}).get("GenerateInferenceId")),
         )
 
     def container_env(self) -> dict[str, str]:

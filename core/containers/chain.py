@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 
@@ -43,6 +44,18 @@ class FirstContainerUnreachable(Exception):
     """Container 1 refused the connection: nothing was processed, another instance may retry."""
 
 
+class HopObserver(Protocol):
+    """Watches each hop of one request (serving/hops.py): adds the trace context to the headers a
+    container gets, and sees what was sent and answered. A failed hop reaches the caller as a
+    ContainerCallError naming its container."""
+
+    def sending(self, cont: ContainerHandle, headers: dict[str, str], body: bytes) -> None: ...
+
+    def answered(
+        self, cont: ContainerHandle, status: int, sent: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> None: ...
+
+
 @dataclass
 class ChainResult:
     body: bytes
@@ -76,6 +89,7 @@ async def run_chain(
     custom_attributes: str | None = None,
     inference_id: str | None = None,
     timeout: float = 60.0,
+    observer: HopObserver | None = None,
 ) -> ChainResult:
     timings: list[tuple[str, float]] = []
     attrs = custom_attributes
@@ -89,6 +103,8 @@ async def run_chain(
             headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         if inference_id:
             headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        if observer is not None:
+            observer.sending(cont, headers, body)
         t0 = time.perf_counter()
         try:
             async with session.post(
@@ -98,6 +114,8 @@ async def run_chain(
                     payload = await resp.read()
                 except (aiohttp.ClientError, OSError) as exc:
                     raise ContainerCallError(cont.hostname, 500, str(exc), unreadable=True) from exc
+                if observer is not None:  # the headers aiohttp really sent, Host and Content-Length included
+                    observer.answered(cont, resp.status, resp.request_info.headers, resp.headers, payload)
                 if resp.status >= 300:
                     raise ContainerCallError(cont.hostname, resp.status, payload.decode(errors="replace").strip())
                 body = payload

@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from inferpipe.core.config import Settings
+from inferpipe.core.containers.images import ensure_image
 from inferpipe.core.containers.instance_types import ContainerLimits, container_limits
 from inferpipe.core.containers.modeldata import ModelCache, ModelDataError
 from inferpipe.core.containers.runtime import STOP_TIMEOUT, ImageInfo, InstanceHandle, Runtime, RuntimeProblem
+from inferpipe.core.containers.s3env import container_s3_env
 from inferpipe.core.spec import ModelSpec, VariantSpec
 from inferpipe.core.timing import Timing
 
@@ -92,6 +96,22 @@ class FleetLauncher:
         self._session: aiohttp.ClientSession | None = None
         # Every fleet started or adopted and not yet stopped, whoever owns it.
         self._live: dict[int, Fleet] = {}
+        # the store's event log (set by the engine's wiring): large downloads report progress there
+        self.record_event: Callable[[str, str, str, dict[str, Any]], None] | None = None
+
+    def _download_events(self, owner_kind: str, owner: str) -> Callable[[str, int, int], None] | None:
+        """A large model-data download's progress, as events of the endpoint or job it is for
+        (recorded on the event loop: the download runs in a worker thread)."""
+        record = self.record_event
+        if record is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def progress(uri: str, received: int, total: int) -> None:
+            detail = {"uri": uri, "bytes": received, "total": total}
+            loop.call_soon_threadsafe(record, owner_kind, owner, "ModelDataDownload", detail)
+
+        return progress
 
     def register(self, fleet: Fleet) -> None:
         self._live[id(fleet)] = fleet
@@ -126,10 +146,13 @@ class FleetLauncher:
         """Check images and model data; nothing is started yet. ``model_data`` names cache entries the
         fleet's running containers already mount (found again after a daemon restart): they are kept
         rather than made again. The fleet holds pins on its model data until ``stop``."""
-        fleet = Fleet(owner_kind, owner, variant, generation, extra_env=dict(extra_env or {}))
+        s3_env = await asyncio.to_thread(container_s3_env, self.settings) if self.settings else {}
+        fleet = Fleet(owner_kind, owner, variant, generation, extra_env={**s3_env, **(extra_env or {})})
         problems: list[str] = []
+        pull = self.settings.image_pull if self.settings else "never"
         for cont in variant.model.containers:
             try:
+                await asyncio.to_thread(ensure_image, self.runtime, cont.image, pull)
                 info = await asyncio.to_thread(self.runtime.inspect_image, cont.image)
             except RuntimeProblem as exc:
                 problems.append(f"{cont.hostname}: {exc}")
@@ -146,13 +169,15 @@ class FleetLauncher:
             raise FleetStartError(f"Production variant {variant.name} could not be created. " + " ".join(problems))
         try:
             for i, cont in enumerate(variant.model.containers):
-                if not cont.model_data_url:
+                if not cont.has_model_data:
                     fleet.model_dirs.append(None)
                     continue
                 known = model_data[i] if model_data and i < len(model_data) else ""
                 entry = self.cache.pin_existing(known) if known else None
                 try:
-                    entry = entry or await asyncio.to_thread(self.cache.materialize, cont.model_data_url)
+                    entry = entry or await asyncio.to_thread(
+                        self.cache.materialize_container, cont, self._download_events(owner_kind, owner)
+                    )
                 except ModelDataError as exc:
                     problems.append(f"{cont.hostname}: {exc}")
                     fleet.model_dirs.append(None)

@@ -12,15 +12,19 @@ import tempfile
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from inferpipe.core.config import DEFAULT_MAX_MODEL_DATA_BYTES, DEFAULT_MAX_MODEL_DATA_MEMBERS
 from inferpipe.core.containers import hostpaths
 from inferpipe.core.containers.archive import HEADER_ALLOWANCE, extract
 from inferpipe.core.containers.hostpaths import DIR_FLAGS, HostPathPolicy, PathRefused, kind_of
 from inferpipe.core.containers.modeltree import LimitExceeded, TreeLimits, TreeRefused, TreeWriter, gib
+from inferpipe.core.spec import ContainerSpec, S3ModelData
+
+if TYPE_CHECKING:
+    from inferpipe.core.s3.objects import S3Objects
 
 CHUNK = 1 << 20
 TARBALL_SUFFIXES = (".tar.gz", ".tgz")
@@ -87,8 +91,16 @@ class _Hashing:
 
 
 class ModelCache:
-    def __init__(self, root: Path, policy: HostPathPolicy | None = None, limits: TreeLimits | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        policy: HostPathPolicy | None = None,
+        limits: TreeLimits | None = None,
+        s3: Callable[[], S3Objects] | None = None,
+    ) -> None:
         self.root = root
+        self._s3_factory = s3  # called once, on the first s3:// model data: most homes never need S3
+        self._s3: S3Objects | None = None
         self.policy = policy or HostPathPolicy(None, (*(Path(p) for p in hostpaths.SYSTEM_TREES), root))
         self.limits = limits or TreeLimits(DEFAULT_MAX_MODEL_DATA_BYTES, DEFAULT_MAX_MODEL_DATA_MEMBERS)
         self._lock = threading.Lock()  # guards the pins, the staging names and what is published
@@ -97,8 +109,44 @@ class ModelCache:
         self._builds: dict[str, threading.Lock] = {}
 
     # handing out and pinning ---------------------------------------------------------------------
+    def materialize_container(
+        self, cont: ContainerSpec, progress: Callable[[str, int, int], None] | None = None
+    ) -> Path:
+        """``materialize`` for a container's ModelDataSource or ModelDataUrl; ``progress(uri, received,
+        total)`` hears large S3 downloads."""
+        if cont.model_data_source is not None:
+            return self.materialize_s3(cont.model_data_source, progress)
+        assert cont.model_data_url  # callers skip containers without model data
+        if cont.model_data_url.startswith("s3://"):
+            return self.materialize_s3(S3ModelData(cont.model_data_url, "S3Object", "Gzip"), progress)
+        return self.materialize(cont.model_data_url)
+
+    def materialize_s3(self, source: S3ModelData, progress: Callable[[str, int, int], None] | None = None) -> Path:
+        from inferpipe.core.containers.s3modeldata import materialize_s3
+
+        if self._s3_factory is None:
+            raise ModelDataError(f"Could not read model data at {source.uri}: S3 is not configured in inferpipe.")
+        with self._lock:
+            if self._s3 is None:
+                self._s3 = self._s3_factory()
+        return materialize_s3(self, self._s3, source, progress)
+
+    def build(self, name: str, fill: Callable[[int], None]) -> Path:
+        """The entry `name`, pinned: the one already in the cache, or one made now by ``fill(root_fd)``
+        in a staging directory and published whole (so a failed fill leaves nothing behind)."""
+        if (found := self.pin_existing(name)) is not None:
+            return found
+        with self._build_lock(name):
+            if (found := self.pin_existing(name)) is not None:
+                return found
+            with self._staging_dir(name) as (staging, root_fd):
+                fill(root_fd)
+                return self._publish(name, staging)
+
     def materialize(self, url: str) -> Path:
         """The cache entry holding a copy of the model data, pinned: release it with ``release``."""
+        if url.startswith("s3://"):
+            return self.materialize_s3(S3ModelData(url, "S3Object", "Gzip"))
         path = local_path(url)
         try:
             real = self.policy.check(path, "")

@@ -18,7 +18,10 @@ import yarl
 from docker.models.containers import Container
 
 from inferpipe.core.containers import labels
+from inferpipe.core.containers.images import absent_image_hint, parse_image, repository_of
 from inferpipe.core.containers.instance_types import POD_MEMORY, POD_PIDS, ContainerLimits
+from inferpipe.core.containers.log_archive import LogArchive, StreamKey
+from inferpipe.core.containers.s3env import HOST_ALIAS
 from inferpipe.core.spec import ModelSpec
 
 BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
@@ -30,6 +33,7 @@ STOP_POLL = 0.1  # while waiting for SIGTERMed containers to exit
 REMOVE_WORKERS = 8  # concurrent removals; each is one engine call
 STARTING_CPU_SHARES = 128
 SERVING_CPU_SHARES = 1024  # Docker's default weight
+ARCHIVE_TAIL_LINES = 100_000  # the newest lines of a stopped container kept, at most
 
 
 class RuntimeProblem(Exception):
@@ -46,6 +50,7 @@ def missing_image(image: str, image_id: str | None = None) -> str:
     return (
         f"Image {image} is not present in the local Docker engine, and inferpipe never pulls. Provide it"
         f" first: docker build -t {image} DIR, docker load -i FILE, or docker tag LOCAL_IMAGE {image}."
+        + absent_image_hint(image)
     )
 
 
@@ -100,7 +105,10 @@ class ContainerStatus:
 
 
 class Runtime(Protocol):
+    log_archive: LogArchive | None  # where stopped containers' logs are kept, if anywhere
+
     def inspect_image(self, image: str) -> ImageInfo: ...
+    def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None: ...
     def start_instance(
         self,
         owner_kind: str,
@@ -119,6 +127,8 @@ class Runtime(Protocol):
     def status(self, container_id: str) -> ContainerStatus: ...
     def promote(self, handle: InstanceHandle) -> None: ...
     def logs(self, container_id: str, tail: int = 20) -> str: ...
+    def log_sources(self, owner_kind: str, owner: str) -> list[tuple[StreamKey, str]]: ...
+    def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str: ...
     def stop_instances(self, handles: list[InstanceHandle], timeout: float = STOP_TIMEOUT) -> None: ...
     def managed(self) -> list[InstanceHandle]: ...
     def dead_containers(self) -> set[str]: ...
@@ -129,8 +139,11 @@ def _slug(text: str) -> str:
 
 
 class DockerRuntime:
-    def __init__(self, home_id: str) -> None:
+    log_archive: LogArchive | None = None
+
+    def __init__(self, home_id: str, log_archive: LogArchive | None = None) -> None:
         self.home_id = home_id
+        self.log_archive = log_archive
         try:
             self.client = docker.from_env(timeout=120)
             self.client.ping()
@@ -150,8 +163,19 @@ class DockerRuntime:
             raise RuntimeProblem(f"Cannot inspect image {image}: {exc.explanation or exc}") from exc
         image_labels = img.labels or {}
         digests = img.attrs.get("RepoDigests") or []
-        resolved = digests[0] if digests else f"{image.split(':')[0]}@{img.id}"
+        resolved = digests[0] if digests else f"{repository_of(image)}@{img.id}"
         return ImageInfo(image, resolved, image_labels.get(BIND_TO_PORT_LABEL, "").lower() == "true", img.id)
+
+    def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """Pull `image` (only ever called under an explicit INFERPIPE_IMAGE_PULL policy)."""
+        name = parse_image(image)
+        try:
+            self.client.images.pull(repository_of(image), tag=name.digest or name.tag or "latest", auth_config=auth)
+        except docker.errors.APIError as exc:
+            raise RuntimeProblem(
+                f"Could not pull image {image}: {exc.explanation or exc}. Provide it locally (docker load -i FILE,"
+                f" or docker tag LOCAL_IMAGE {image}) and set INFERPIPE_IMAGE_PULL=never."
+            ) from exc
 
     def _require_image(self, ref: str, image: str) -> None:
         """Every container start checks its image is here first: creating a container never pulls, but
@@ -204,6 +228,8 @@ class DockerRuntime:
         n = len(model.containers)
         ports = [FIRST_PORT + i for i in range(n)]
         hosts = {c.hostname: "127.0.0.1" for c in model.containers}
+        if any(HOST_ALIAS in value for value in extra_env.values()):
+            hosts[HOST_ALIAS] = "host-gateway"  # a host service the containers were pointed at (s3env.py)
         refs = [i.image_id or i.specified for i in images] if images else [c.image for c in model.containers]
         for ref, cont in zip(refs, model.containers, strict=True):
             self._require_image(ref, cont.image)
@@ -307,6 +333,37 @@ class DockerRuntime:
         except docker.errors.DockerException:
             return ""
 
+    def log_sources(self, owner_kind: str, owner: str) -> list[tuple[StreamKey, str]]:
+        """The live chain containers of an owner: their stream and container id."""
+        wanted = {labels.OWNER_KIND: owner_kind, labels.OWNER: owner, labels.ROLE: labels.ROLE_CONTAINER}
+        try:
+            found = self._list(wanted)
+        except docker.errors.DockerException as exc:
+            raise RuntimeProblem(f"Cannot list the containers of {owner} ({exc}).") from exc
+        return [(StreamKey.from_labels(c["Labels"], int(c["Created"])), c["Id"]) for c in found]
+
+    def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str:
+        """Timestamped lines (`docker logs --timestamps`), from `since` (epoch seconds) on."""
+        kwargs: dict[str, Any] = {"timestamps": True, "tail": tail or "all"}
+        if since:
+            kwargs["since"] = float(since)
+        try:
+            return self.client.api.logs(container_id, **kwargs).decode(errors="replace")
+        except docker.errors.DockerException:
+            return ""
+
+    def _archive_logs(self, ids: list[str]) -> None:
+        """What stopped containers printed, kept before they are removed (LogArchive's budget)."""
+        if self.log_archive is None or not ids:
+            return
+        for c in self.client.api.containers(all=True, filters={"id": ids}):
+            if c["Labels"].get(labels.ROLE) != labels.ROLE_CONTAINER:
+                continue
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                # Docker bounds a log read by lines only: this keeps one read's memory bounded too
+                text = self.client.api.logs(c["Id"], timestamps=True, tail=ARCHIVE_TAIL_LINES)
+                self.log_archive.keep(StreamKey.from_labels(c["Labels"], int(c["Created"])), text)
+
     def stop_instance(self, handle: InstanceHandle, timeout: float = STOP_TIMEOUT) -> None:
         """One instance; see stop_instances."""
         self.stop_instances([handle], timeout)
@@ -321,6 +378,7 @@ class DockerRuntime:
         holders = list(dict.fromkeys(h.pod_id for h in handles if h.pod_id))
         if timeout > 0 and members:
             self._await_exit([cid for cid in members if self._terminate(cid)], timeout)
+        self._archive_logs(members)
         self._remove_all(members)  # force: SIGKILL for any that ignored SIGTERM
         self._remove_all(holders)
 

@@ -185,6 +185,7 @@ class Deployments:
                     name,
                     specs[0].model.mode,
                     [VariantRoute(s.name, s.weight, self.green[name][s.name]) for s in specs],
+                    capture=self.em.capture_for(name, update.config),
                 )
                 shares, bake = traffic_steps(policy, sum(s.instance_count for s in specs))
                 for step, share in enumerate(shares, 1):
@@ -198,7 +199,12 @@ class Deployments:
                     if blue_route is not None:
                         self.em.router.install(
                             EndpointRoute(
-                                name, blue_route.mode, blue_route.variants, green=green_route, green_share=share
+                                name,
+                                blue_route.mode,
+                                blue_route.variants,
+                                green=green_route,
+                                green_share=share,
+                                capture=blue_route.capture,
                             )
                         )
                     self._phase(
@@ -297,7 +303,9 @@ class Deployments:
 
     async def _roll_back(self, name: str, blue_route: EndpointRoute | None, reason: str) -> None:
         if blue_route is not None:
-            self.em.router.install(EndpointRoute(name, blue_route.mode, blue_route.variants))
+            self.em.router.install(
+                EndpointRoute(name, blue_route.mode, blue_route.variants, capture=blue_route.capture)
+            )
         self._phase(name, DeploymentPhase.ROLLING_BACK, reason)
         green = list(self.green.pop(name, {}).values())
         await self._retire(green)

@@ -16,6 +16,7 @@ from inferpipe.core.errors import ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget, variant_counts
 from inferpipe.core.retry import retry
+from inferpipe.core.serving.capture import EndpointCapture
 from inferpipe.core.serving.plan import EndpointPlan, Recovery, StoredEndpoint, plan_adoption
 from inferpipe.core.serving.router import EndpointRoute, Router, VariantRoute
 from inferpipe.core.serving.specs import CreateEndpointSpec
@@ -212,8 +213,13 @@ class EndpointManager:
                 name=name,
                 mode=mode,
                 variants=[VariantRoute(s.name, s.weight, fleets[s.name]) for s in specs if s.name in fleets],
+                capture=self.capture_for(name, self.load(name)[1].config),
             )
         )
+
+    def capture_for(self, name: str, config: dict[str, Any] | None) -> EndpointCapture | None:
+        factory = self.router.capture
+        return factory.for_config(name, config) if factory is not None else None
 
     async def delete(self, name: str) -> None:
         rec = self.get(name)
@@ -291,7 +297,7 @@ class EndpointManager:
         if capture:
             out["DataCaptureConfig"] = {
                 "EnableCapture": capture.get("EnableCapture", True),
-                "CaptureStatus": "Stopped",
+                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
                 "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 0),
                 "DestinationS3Uri": capture.get("DestinationS3Uri", ""),
                 "KmsKeyId": capture.get("KmsKeyId", ""),

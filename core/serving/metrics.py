@@ -14,7 +14,18 @@ BUCKET_SECONDS = 10
 KEEP_BUCKETS = 360
 RESERVOIR = 256
 
-COUNTERS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationModelErrors")
+# Data capture's own counters (SageMaker has none): records written, and dropped because the
+# capture writer fell behind or its destination failed.
+CAPTURED = "CapturedRecords"
+CAPTURE_DROPPED = "CaptureDroppedRecords"
+COUNTERS = (
+    "Invocations",
+    "Invocation4XXErrors",
+    "Invocation5XXErrors",
+    "InvocationModelErrors",
+    CAPTURED,
+    CAPTURE_DROPPED,
+)
 LATENCIES = ("ModelLatency", "OverheadLatency")  # microseconds, as CloudWatch reports them
 METRIC_NAMES = (*COUNTERS, *LATENCIES, "ContainerLatency")
 
@@ -92,6 +103,10 @@ class Metrics:
                 self._add(b, ("OverheadLatency", endpoint, variant, ""), overhead_us)
             for hostname, us in containers:
                 self._add(b, ("ContainerLatency", endpoint, variant, hostname), us)
+
+    def count(self, metric: str, endpoint: str, variant: str, n: int = 1) -> None:
+        with self._lock:
+            self._add(self._bucket(time.time()), (metric, endpoint, variant, ""), n)
 
     def window(self, seconds: float, now: float | None = None) -> dict[SeriesKey, Stat]:
         now = time.time() if now is None else now

@@ -17,8 +17,14 @@ from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUn
 from inferpipe.core.containers.fleet import Fleet, Instance
 from inferpipe.core.errors import ModelError, ServiceUnavailable, ValidationError
 from inferpipe.core.retry import retry
+from inferpipe.core.serving import trace_context
+from inferpipe.core.serving.capture import CaptureFactory, EndpointCapture
+from inferpipe.core.serving.hops import HopRecorder
+from inferpipe.core.serving.invocation_log import InvocationLog
 from inferpipe.core.serving.metrics import Metrics
 from inferpipe.core.serving.state import EndpointStatus
+from inferpipe.core.serving.step_trace import StepTrace, TraceBook
+from inferpipe.core.serving.telemetry import Telemetry
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 DEFAULT_CONTAINER_TIMEOUT = 60.0
@@ -35,6 +41,8 @@ class Invocation:
     target_variant: str | None = None
     target_container: str | None = None
     inference_id: str | None = None
+    traceparent: str | None = None  # the caller's W3C trace context, if it sent one
+    trace_key: str | None = None  # keep a step trace of this request under this id (its request id)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class EndpointRoute:
     # During a blue/green deployment: the green fleets' own route, and the share of requests it gets.
     green: EndpointRoute | None = None
     green_share: float = 0.0
+    # The DataCaptureConfig of the endpoint config these fleets were started for (None: no capture).
+    capture: EndpointCapture | None = None
 
     def choose(self, target_variant: str | None) -> EndpointRoute:
         """Blue or green for one request, fixed for the whole chain."""
@@ -112,9 +122,13 @@ class Router:
         self.container_timeout = container_timeout
         self.routes: dict[str, EndpointRoute] = {}
         self._session: aiohttp.ClientSession | None = None
+        self.telemetry = Telemetry.from_env()
+        self.traces = TraceBook(settings.trace_keep)
+        self.invocation_log = InvocationLog()
         # Set once a restarted daemon has re-adopted its containers: requests that arrive earlier
         # wait for it instead of being refused for an endpoint that is about to serve again.
         self.ready = asyncio.Event()
+        self.capture: CaptureFactory | None = None  # set by the engine's wiring
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -124,6 +138,10 @@ class Router:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self.capture is not None:
+            await asyncio.to_thread(self.capture.writer.close)
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.shutdown)
 
     def install(self, route: EndpointRoute) -> None:
         routes = dict(self.routes)
@@ -210,8 +228,10 @@ class Router:
                     f" {', '.join(c.hostname for c in instance.handle.containers)}."
                 )
         started = time.perf_counter()
+        hops = self._hops(inv, route, variant, fleet, instance)
         instance.inflight += 1
         status, model_error, timings = 200, False, []
+        answered = 200  # what the caller gets, for the invocation's span
         try:
             result = await run_chain(
                 self.session(),
@@ -222,17 +242,40 @@ class Router:
                 custom_attributes=inv.custom_attributes,
                 inference_id=inv.inference_id,
                 timeout=self.container_timeout,
+                observer=hops,
             )
             timings = result.timings
+        except FirstContainerUnreachable as exc:
+            answered = ServiceUnavailable.status
+            hops.failed(containers[0].hostname, str(exc))
+            raise
         except ContainerCallError as exc:
             if exc.connection:  # out of rotation now; the health check decides whether to replace it
                 instance.healthy = False
                 self.on_instance_trouble(fleet, instance)
             # CloudWatch counts a model's 4xx and 5xx (a timeout is a 5xx) under the caller's variant.
             status, model_error = (400 if 400 <= exc.status < 500 else 500), True
-            raise self._model_error(inv.endpoint, exc) from exc
+            error = self._model_error(inv.endpoint, exc, inv.inference_id, hops.trace_id)
+            answered = error.status
+            hops.failed(exc.hostname, error.message)
+            self.invocation_log.note(
+                inv.endpoint, variant, instance.instance_id, exc.hostname, self._ids(hops, inv) + error.message
+            )
+            raise error from exc
         finally:
             instance.inflight -= 1
+            hops.finish(answered)
+            if hops.step is not None and inv.trace_key is not None:
+                self.traces.put(inv.trace_key, hops.step.to_json())
+                for hop in hops.step.hops:
+                    answer = hop.get("Response", {}).get("Status", "no answer")
+                    self.invocation_log.note(
+                        inv.endpoint,
+                        variant,
+                        instance.instance_id,
+                        hop["ContainerHostname"],
+                        f"{self._ids(hops, inv)}traced request answered {answer} in {hop.get('LatencyMs', 0):.1f} ms",
+                    )
             total_us = (time.perf_counter() - started) * 1e6
             model_us = sum(t for _, t in timings)
             self.metrics.record(
@@ -244,14 +287,46 @@ class Router:
                 containers=timings if len(instance.handle.containers) > 1 else [],
                 model_error=model_error,
             )
+        if route.capture is not None:
+            route.capture.take(
+                inv.endpoint, variant, inv.body, inv.content_type, result.body, result.content_type, inv.inference_id
+            )
         return InvocationResult(result.body, result.content_type, variant, result.custom_attributes)
+
+    def _hops(
+        self, inv: Invocation, route: EndpointRoute, variant: str, fleet: Fleet, instance: Instance
+    ) -> HopRecorder:
+        ctx = trace_context.start(inv.traceparent)
+        step = None
+        images: dict[str, str] = {}
+        if inv.trace_key is not None:
+            step = StepTrace(
+                inv.endpoint, variant, instance.instance_id, route.mode, ctx.trace_id, inv.inference_id,
+                self.settings.trace_preview_bytes,
+            )
+            images = {c.hostname: c.image for c in fleet.variant.model.containers}
+        return HopRecorder(
+            ctx,
+            endpoint=inv.endpoint,
+            variant=variant,
+            instance=instance.instance_id,
+            telemetry=self.telemetry,
+            step=step,
+            images=images,
+        )
+
+    @staticmethod
+    def _ids(hops: HopRecorder, inv: Invocation) -> str:
+        return f"[inferpipe] trace_id={hops.trace_id} inference_id={inv.inference_id or '-'} "
 
     def _log_stream(self, endpoint: str) -> str:
         return (
             f"arn:aws:logs:{self.settings.region}:{self.settings.account}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
         )
 
-    def _model_error(self, endpoint: str, exc: ContainerCallError) -> ModelError:
+    def _model_error(
+        self, endpoint: str, exc: ContainerCallError, inference_id: str | None = None, trace_id: str | None = None
+    ) -> ModelError:
         region, account = self.settings.region, self.settings.account
         see = (
             f" See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group="
@@ -269,4 +344,7 @@ class Router:
         else:
             kind = "client" if 400 <= exc.status < 500 else "server"
             text = f'Received {kind} error ({exc.status}) from {h} with message "{exc.message}".' + see
+        # Joins the error to its spans and to the `inferpipe logs` lines of the same request.
+        text += f" Trace id: {trace_id}." if trace_id else ""
+        text += f" Inference id: {inference_id}." if inference_id else ""
         return ModelError(text, exc.status, exc.message, self._log_stream(endpoint))

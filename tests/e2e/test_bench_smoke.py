@@ -14,7 +14,7 @@ from typing import Any
 
 from support import REPO
 
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart")
+SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "otlp")
 UNAVAILABLE = "not available yet"
 
 

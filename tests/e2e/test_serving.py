@@ -110,7 +110,7 @@ def test_container_exiting_at_start_fails_at_once(sm, echo_image, daemon):  # no
     [
         ("missing-image", "is not present in the local Docker engine"),
         ("no-label", "accept-bind-to-port=true"),
-        ("s3", "S3 is not configured"),
+        ("s3", "s3://bucket/model.tar.gz"),
         ("missing-data", "Could not find model data at"),
     ],
 )

@@ -338,7 +338,7 @@ def test_api_errors_go_to_stderr_in_the_aws_cli_form_with_exit_254(daemon: Any) 
         ["create-model", "--model-nam", "x"],
         ["describe-model"],
         ["no-such-command"],
-        ["list-models", "--output", "yaml"],
+        ["list-models", "--output", "yml"],
         ["list-models", "--max-results", "many"],
         ["list-models", "--query", "Models["],
         ["create-model", "--model-name", "usage-err", "--container", "image=x:1,colour=blue"],

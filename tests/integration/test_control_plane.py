@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -178,7 +179,9 @@ def test_endpoint_config_names_are_unique_ignoring_case(sm: Any) -> None:
 
 
 # endpoint configs --------------------------------------------------------------------------------
-def test_endpoint_config_lifecycle_and_describe_echoes_every_accepted_field(sm: Any, daemon: Any) -> None:
+def test_endpoint_config_lifecycle_and_describe_echoes_every_accepted_field(
+    sm: Any, daemon: Any, tmp_path: Path
+) -> None:
     model_a, model_b = uniq("ec-model-a"), uniq("ec-model-b")
     simple_model(sm, model_a)
     simple_model(sm, model_b)
@@ -200,7 +203,7 @@ def test_endpoint_config_lifecycle_and_describe_echoes_every_accepted_field(sm: 
     data_capture = {
         "EnableCapture": True,
         "InitialSamplingPercentage": 20,
-        "DestinationS3Uri": "s3://bucket/capture",
+        "DestinationS3Uri": f"file://{tmp_path}/capture",
         "KmsKeyId": "alias/capture",
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},

@@ -40,6 +40,7 @@ from inferpipe.core.batch.jobs import TransformManager
 
 IMAGE = "example.com/fuzz:1"
 MODEL, CONFIG, ENDPOINT, JOB, ALARM = "fz-model", "fz-config", "fz-endpoint", "fz-job", "fz-alarm"
+GROUP = "fz-group"
 ARN = "arn:aws:sagemaker:us-east-1:000000000000"
 CONTROL_CODES = {
     "ValidationException",
@@ -135,7 +136,7 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
             "ProductionVariants": [variant, {**variant, "VariantName": "Second", "InitialInstanceCount": 2}],
             "DataCaptureConfig": {
                 "InitialSamplingPercentage": 10,
-                "DestinationS3Uri": "s3://bucket/capture",
+                "DestinationS3Uri": "file:///tmp/inferpipe-fuzz-capture",
                 "CaptureOptions": [{"CaptureMode": "Input"}],
             },
             "Tags": [{"Key": "k", "Value": "v"}],
@@ -172,6 +173,45 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
         "SageMaker.DescribeTransformJob": {"TransformJobName": JOB},
         "SageMaker.ListTransformJobs": {**listing, "StatusEquals": "Failed"},
         "SageMaker.StopTransformJob": {"TransformJobName": JOB},
+        "SageMaker.CreateModelPackageGroup": {
+            "ModelPackageGroupName": "fz-new-group",
+            "ModelPackageGroupDescription": "fuzzed",
+            "Tags": [{"Key": "k", "Value": "v"}],
+        },
+        "SageMaker.DescribeModelPackageGroup": {"ModelPackageGroupName": GROUP},
+        "SageMaker.ListModelPackageGroups": {**listing, "SortBy": "Name"},
+        "SageMaker.DeleteModelPackageGroup": {"ModelPackageGroupName": "fz-spare-group"},
+        "SageMaker.CreateModelPackage": {
+            "ModelPackageGroupName": GROUP,
+            "ModelPackageDescription": "fuzzed",
+            "InferenceSpecification": {
+                "Containers": [
+                    {"Image": IMAGE, "ContainerHostname": "prep", "Environment": {"A": "1"}},
+                    {"Image": IMAGE, "ContainerHostname": "model", "ModelDataUrl": "s3://bucket/model.tar.gz"},
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
+                "SupportedTransformInstanceTypes": ["ml.m5.large"],
+            },
+            "ModelApprovalStatus": "Approved",
+            "CustomerMetadataProperties": {"k": "v"},
+            "Tags": [{"Key": "k", "Value": "v"}],
+        },
+        "SageMaker.DescribeModelPackage": {"ModelPackageName": f"{GROUP}/1"},
+        "SageMaker.ListModelPackages": {
+            **listing,
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+        },
+        "SageMaker.UpdateModelPackage": {
+            "ModelPackageArn": f"{ARN}:model-package/{GROUP}/1",
+            "ModelApprovalStatus": "Approved",
+            "ApprovalDescription": "fuzzed",
+            "CustomerMetadataProperties": {"k": "v"},
+        },
+        "SageMaker.DeleteModelPackage": {"ModelPackageName": f"{GROUP}/999"},
         "Inferpipe.PutMetricAlarm": alarm,
         "Inferpipe.DescribeAlarms": {"AlarmNames": [ALARM]},
         "Inferpipe.DeleteAlarms": {"AlarmNames": ["fz-missing-alarm"]},
@@ -179,6 +219,7 @@ def base_requests(data_dir: Path) -> dict[str, dict[str, Any]]:
         "Inferpipe.Events": {"Kind": "endpoint", "Name": ENDPOINT, "Limit": 5},
         "Inferpipe.EndpointMetrics": {"EndpointName": ENDPOINT, "Seconds": 60},
         "Inferpipe.Logs": {"EndpointName": ENDPOINT, "ContainerHostname": "model", "Tail": 5},
+        "Inferpipe.GetInvocationTrace": {"TraceId": "fz-no-such-trace"},
     }
 
 
@@ -227,6 +268,9 @@ def fuzz() -> Iterator[tuple[DaemonHandle, Store, dict[str, dict[str, Any]]]]:
                 ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": MODEL, "InitialInstanceCount": 1}],
             )
         sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=CONFIG)
+        for name in (GROUP, "fz-spare-group"):
+            sm.create_model_package_group(ModelPackageGroupName=name)
+        sm.create_model_package(ModelPackageGroupName=GROUP, InferenceSpecification={"Containers": [{"Image": IMAGE}]})
         bases = base_requests(data)
         job = {**bases["SageMaker.CreateTransformJob"], "TransformJobName": JOB}
         alarm = {**bases["Inferpipe.PutMetricAlarm"], "AlarmName": ALARM}

@@ -111,6 +111,8 @@ class FakeRuntime:
     def __init__(self, images: Iterable[str] = ()) -> None:
         self._lock = threading.RLock()
         self.images: dict[str, bool] = {image: True for image in images}  # image -> accepts bind-to-port
+        self.pulls: list[tuple[str, dict[str, str] | None]] = []
+        self.pullable: set[str] = set()
         self.start_failures: dict[str, str] = {}
         self.instances: dict[str, FakeInstance] = {}  # by holder (pod) id
         self.containers: dict[str, FakeContainer] = {}
@@ -166,6 +168,13 @@ class FakeRuntime:
         if image not in self.images:
             raise RuntimeProblem(f"Image {image} is not present in the local Docker engine. inferpipe never pulls.")
         return ImageInfo(image, f"{image.split(':')[0]}@sha256:{'0' * 64}", self.images[image])
+
+    def pull_image(self, image: str, auth: dict[str, str] | None = None) -> None:
+        """Pulling "succeeds" for images named in `pullable`, recording the call."""
+        self.pulls.append((image, auth))
+        if image not in self.pullable:
+            raise RuntimeProblem(f"Could not pull image {image}: not found in the registry.")
+        self.images[image] = True
 
     def start_instance(
         self,
@@ -245,6 +254,14 @@ class FakeRuntime:
         with self._lock:
             cont = self.containers.get(container_id)
             return "\n".join(cont.log[-tail:]) if cont else ""
+
+    log_archive = None  # the fake keeps no logs of stopped containers
+
+    def log_sources(self, owner_kind: str, owner: str) -> list[tuple[Any, str]]:
+        return []
+
+    def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str:
+        return ""
 
     def stop_instances(self, handles: list[InstanceHandle], timeout: float = 30) -> None:
         with self._lock:

@@ -84,6 +84,9 @@ def _reachable(shape: Any, seen: set[str]) -> None:
 
 def test_every_supported_operation_is_covered() -> None:
     service = SimpleNamespace(**{n: None for n in dir(SageMakerService) if not n.startswith("_")})
+    service.packages = service.package_groups = SimpleNamespace(
+        create=None, describe=None, list=None, update=None, delete=None
+    )
     transforms = SimpleNamespace(create=None, describe=None, list=None, stop=None)
     table = operation_table(service, transforms)  # type: ignore[arg-type]
     served = {t.removeprefix("SageMaker.") for t in table if t.startswith("SageMaker.")}

@@ -332,10 +332,6 @@ def test_rules_wait_for_member_constraints() -> None:
             " Member must be a boolean",
         ),
         (
-            {"ModelName": "m", "PrimaryContainer": {"Image": "x", "ModelPackageName": "pkg"}},
-            "ModelPackageName at 'primaryContainer' is not supported by inferpipe: give an Image instead.",
-        ),
-        (
             {"ModelName": "m", "PrimaryContainer": {"Image": "x", "ModelDataUrl": "ftp://host/m.tar.gz"}},
             "1 validation error detected: Value 'ftp://host/m.tar.gz' at 'primaryContainer.modelDataUrl' failed to"
             " satisfy constraint: Member must be an s3://, https:// or file:// URL, or an absolute local path"
@@ -352,7 +348,7 @@ def test_rules_wait_for_member_constraints() -> None:
             " null",
         ),
     ],
-    ids=["image-config", "multi-model-config", "vpc", "isolation", "model-package", "ftp", "not-a-struct", "no-name"],
+    ids=["image-config", "multi-model-config", "vpc", "isolation", "ftp", "not-a-struct", "no-name"],
 )
 def test_more_model_rules(req: dict[str, Any], expected: str) -> None:
     assert refused(req) == expected
@@ -380,7 +376,7 @@ def test_valid_endpoint_configs_pass() -> None:
             ),
             DataCaptureConfig={
                 "InitialSamplingPercentage": 0,
-                "DestinationS3Uri": "s3://b",
+                "DestinationS3Uri": "file:///tmp/capture",
                 "CaptureOptions": [{"CaptureMode": "InputAndOutput"}],
             },
             AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://b/out"}},
@@ -419,10 +415,35 @@ def test_valid_endpoint_configs_pass() -> None:
                     "CaptureOptions": [{"CaptureMode": "Both"}],
                 },
             ),
-            "2 validation errors detected: Value '/local/dir' at 'dataCaptureConfig.destinationS3Uri' failed to"
-            " satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*); Value"
-            " 'Both' at 'dataCaptureConfig.captureOptions.1.member.captureMode' failed to satisfy constraint: Member"
-            " must satisfy enum value set: [Input, Output, InputAndOutput]",
+            # a local directory stands in for S3 (see docs/data-capture.md)
+            "1 validation error detected: Value 'Both' at 'dataCaptureConfig.captureOptions.1.member.captureMode'"
+            " failed to satisfy constraint: Member must satisfy enum value set: [Input, Output, InputAndOutput]",
+        ),
+        (
+            config(
+                v(),
+                DataCaptureConfig={
+                    "InitialSamplingPercentage": 5,
+                    "DestinationS3Uri": "s3://bucket/capture",
+                    "CaptureOptions": [{"CaptureMode": "Input"}],
+                },
+            ),
+            "DataCaptureConfig.DestinationS3Uri 's3://bucket/capture' cannot be written: inferpipe writes captured"
+            " data to a local directory. Give an absolute path (/data/capture) or a file:// URL"
+            " (file:///data/capture).",
+        ),
+        (
+            config(
+                v(),
+                DataCaptureConfig={
+                    "InitialSamplingPercentage": 5,
+                    "DestinationS3Uri": "/etc/capture",
+                    "CaptureOptions": [{"CaptureMode": "Input"}],
+                },
+            ),
+            "DataCaptureConfig.DestinationS3Uri /etc/capture is inside /etc, which inferpipe never reads or writes"
+            " (system files, Docker's state, credentials or inferpipe's own home). Copy the data to a directory of"
+            " your own.",
         ),
         (
             config(v(), AsyncInferenceConfig={}),
@@ -434,7 +455,16 @@ def test_valid_endpoint_configs_pass() -> None:
             "VariantName must be unique within an endpoint configuration: a, b repeated.",
         ),
     ],
-    ids=["serverless", "no-model", "instance-type", "data-capture", "async-without-output", "two-duplicates"],
+    ids=[
+        "serverless",
+        "no-model",
+        "instance-type",
+        "data-capture",
+        "capture-s3",
+        "capture-etc",
+        "async-without-output",
+        "two-duplicates",
+    ],
 )
 def test_more_endpoint_config_rules(req: dict[str, Any], expected: str) -> None:
     assert refused(req, validate_create_endpoint_config) == expected

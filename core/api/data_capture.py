@@ -1,0 +1,21 @@
+"""DataCaptureConfig's service rules beyond botocore's shapes: the destination is a local directory
+the daemon may write (file:// or an absolute path), checked before anything is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferpipe.core.api.validation import Checker
+from inferpipe.core.capture.spec import DestinationRefused, destination_path
+from inferpipe.core.containers.hostpaths import HostPathPolicy, default_policy
+
+
+def check_data_capture(config: Any, c: Checker, host_paths: HostPathPolicy | None) -> None:
+    if not isinstance(config, dict) or not isinstance(config.get("DestinationS3Uri"), str):
+        return  # shapes.py reports a missing or mistyped member
+    try:
+        destination_path(
+            config["DestinationS3Uri"], "DataCaptureConfig.DestinationS3Uri", host_paths or default_policy()
+        )
+    except DestinationRefused as exc:
+        c.rule(str(exc))

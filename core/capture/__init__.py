@@ -1,0 +1,2 @@
+"""Data capture: SageMaker's capture records, written off the request path to a destination.
+Design notes: docs/data-capture.md."""
