@@ -68,7 +68,8 @@ def _own_options(argv: list[str], root: Any) -> set[str]:
 def hoist_global_options(argv: list[str], root: Any = None) -> list[str]:
     """The AWS CLI accepts --output/--query/--endpoint-url and the paging options anywhere on the
     line; click wants them before the command, so move them there, unless the command has an
-    option of that name itself (then it is the command's, whatever its value). ``root`` is the
+    option of that name itself (then the first is the command's, whatever its value, and a second
+    the global one: `transform --output DIR --output json`). ``root`` is the
     click command of the app, built here if not given (it costs a quarter of a second)."""
     if root is None:
         root = typer.main.get_command(app)
@@ -76,11 +77,14 @@ def hoist_global_options(argv: list[str], root: Any = None) -> list[str]:
     front: list[str] = []
     rest: list[str] = []
     seen_command = False
+    kept: set[str] = set()  # the command's own options met so far: a second one is the global
     i = 0
     while i < len(argv):
         arg = argv[i]
         name = arg.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS and not (seen_command and name in own):
+        if seen_command and name in own and name not in kept:
+            kept.add(name)
+        elif name in GLOBAL_OPTIONS:
             takes_value = GLOBAL_OPTIONS[name] and "=" not in arg
             front.extend(argv[i : i + 2] if takes_value else [arg])
             i += 2 if takes_value else 1

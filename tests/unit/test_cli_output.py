@@ -101,6 +101,10 @@ def test_yaml_is_the_data_and_yaml_stream_a_list_item_per_page() -> None:
             ["--query", "x", "transform", "--model-name", "m", "--output", "table"],
         ),
         (
+            ["transform", "--output", "out/", "--model-name", "m", "--output", "json"],
+            ["--output", "json", "transform", "--output", "out/", "--model-name", "m"],
+        ),
+        (
             ["list-models", "--max-items", "3", "--no-paginate", "--output=text"],
             ["--max-items", "3", "--no-paginate", "--output=text", "list-models"],
         ),
