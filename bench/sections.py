@@ -629,7 +629,11 @@ def _wait_update(b: Bench, t_update: float, timeout: float = 300) -> tuple[dict[
 
 
 def awscli(log: Callable[[str], None]) -> tuple[Path | None, str]:
-    """The AWS CLI in its own cached venv (bench/.venv-awscli), installed from PyPI on first use."""
+    """The AWS CLI of the test extra (beside this Python), else in its own cached venv
+    (bench/.venv-awscli), installed from PyPI on first use."""
+    beside = Path(sys.executable).parent / "aws"
+    if beside.exists():
+        return beside, "test extra"
     venv = BENCH / ".venv-awscli"
     aws = venv / "bin" / "aws"
     if aws.exists():
@@ -683,6 +687,7 @@ def section_cli(ctx: Ctx) -> SectionResult:
         "python_pass": [sys.executable, "-c", "pass"],
         "inferpipe_invoke": [inferpipe, "invoke", b.endpoint, "--body", "x"],
         "inferpipe_describe": [inferpipe, "describe-endpoint", "--endpoint-name", b.endpoint, "--output", "json"],
+        "inferpipe_list": [inferpipe, "list-models", "--output", "json"],
     }
     if aws is not None:
         version = subprocess.run([str(aws), "--version"], capture_output=True, text=True, env=env).stdout.strip()
@@ -697,8 +702,14 @@ def section_cli(ctx: Ctx) -> SectionResult:
             str(aws), "sagemaker", "describe-endpoint", "--endpoint-url", b.daemon.url,
             "--endpoint-name", b.endpoint, "--output", "json",
         ]  # fmt: skip
+        commands["aws_list"] = [
+            str(aws), "sagemaker", "list-models", "--endpoint-url", b.daemon.url, "--output", "json",
+        ]  # fmt: skip
     else:
-        out.skipped += ["aws_invoke_ms", "aws_describe_ms", "invoke_vs_aws_ratio", "describe_vs_aws_ratio"]
+        out.skipped += [
+            "aws_invoke_ms", "aws_describe_ms", "aws_list_ms", "invoke_vs_aws_ratio", "describe_vs_aws_ratio",
+            "list_vs_aws_ratio",
+        ]  # fmt: skip
         out.info["awscli"] = how
     times: dict[str, list[float]] = {k: [] for k in commands}
     try:
@@ -713,6 +724,8 @@ def section_cli(ctx: Ctx) -> SectionResult:
     aws_inv, aws_desc = med.get("aws_invoke"), med.get("aws_describe")
     inv_ratio = ratio(med["inferpipe_invoke"], aws_inv)
     desc_ratio = ratio(med["inferpipe_describe"], aws_desc)
+    aws_list = med.get("aws_list")
+    list_ratio = ratio(med["inferpipe_list"], aws_list)
     out.results = {
         "runs": runs,
         "python_pass_ms": rnd(med["python_pass"], 1),
@@ -722,12 +735,17 @@ def section_cli(ctx: Ctx) -> SectionResult:
         "aws_describe_ms": rnd(aws_desc, 1),
         "invoke_vs_aws_ratio": rnd(inv_ratio, 3),
         "describe_vs_aws_ratio": rnd(desc_ratio, 3),
+        "inferpipe_list_ms": rnd(med["inferpipe_list"], 1),
+        "aws_list_ms": rnd(aws_list, 1),
+        "list_vs_aws_ratio": rnd(list_ratio, 3),
         "invoke_minus_python_ms": rnd(diff(med["inferpipe_invoke"], med["python_pass"]), 1),
         "invoke_stdev_ms": rnd(statistics.pstdev(times["inferpipe_invoke"]), 1),
     }
     out.info["awscli"] = how
     out.info["commands"] = {k: " ".join(v) for k, v in commands.items()}
     met = out.target("cli_invoke_vs_aws", f"≤ {CLI_RATIO}× AWS CLI", inv_ratio, CLI_RATIO) if aws else None
+    desc_met = out.target("cli_describe_vs_aws", f"≤ {CLI_RATIO}× AWS CLI", desc_ratio, CLI_RATIO) if aws else None
+    list_met = out.target("cli_list_vs_aws", f"≤ {CLI_RATIO}× AWS CLI", list_ratio, CLI_RATIO) if aws else None
     base = "AWS CLI" if aws else "AWS CLI (skipped)"
     out.rows += [
         Row(
@@ -745,6 +763,17 @@ def section_cli(ctx: Ctx) -> SectionResult:
             fmt(aws_desc, 0),
             fmt(diff(med["inferpipe_describe"], aws_desc), 0),
             fmt_ratio(desc_ratio),
+            f"≤ {CLI_RATIO}×",
+            desc_met,
+        ),
+        Row(
+            f"inferpipe list-models --output json (ms) vs {base}",
+            fmt(med["inferpipe_list"], 0),
+            fmt(aws_list, 0),
+            fmt(diff(med["inferpipe_list"], aws_list), 0),
+            fmt_ratio(list_ratio),
+            f"≤ {CLI_RATIO}×",
+            list_met,
         ),
         Row(
             "inferpipe invoke vs python -c pass (ms)",

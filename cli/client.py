@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from inferpipe.cli import signing
+from inferpipe.cli import global_options, signing
 from inferpipe.core import credentials, daemon_log
 from inferpipe.core.config import ConfigError, Settings
 from inferpipe.core.daemon_identity import DAEMON_MODULE, DaemonIdentity
@@ -83,7 +83,7 @@ class SigV4(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._creds is None:
-            self._creds = credentials.for_client(self.home, os.environ)
+            self._creds = global_options.signing_credentials(self.home, os.environ)
         if self._creds is not None:  # none at all: send it unsigned and let the daemon say why
             request.headers.update(
                 signing.sign(request.method, str(request.url), request.headers, request.content, self._creds)
@@ -94,7 +94,18 @@ class SigV4(httpx.Auth):
 class ApiClient:
     def __init__(self, url: str, timeout: float = 75.0, home: Path | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, auth=SigV4(home or Settings.from_env().home))
+        opts = global_options.GLOBALS
+        self._http = httpx.Client(
+            base_url=self.url,
+            # --cli-read-timeout / --cli-connect-timeout (0: no timeout), as the AWS CLI has them
+            timeout=httpx.Timeout(
+                opts.read_timeout if "read" in opts.timeouts_given else timeout,
+                connect=opts.connect_timeout if "connect" in opts.timeouts_given else timeout,
+            ),
+            verify=opts.verify_ssl,
+            auth=SigV4(home or Settings.from_env().home),
+            event_hooks={"request": [_debug_request], "response": [_debug_response]} if opts.debug else None,
+        )
         self.last_operation: str | None = None  # titles an AWS CLI table, as the AWS CLI titles it
 
     def close(self) -> None:
@@ -153,6 +164,16 @@ class ApiClient:
         if self.ping() is None:
             return None
         return self.call("Status", prefix="Inferpipe")
+
+
+def _debug_request(request: httpx.Request) -> None:
+    sys.stderr.write(f"DEBUG - {request.method} {request.url} {request.headers.get('X-Amz-Target', '')}\n")
+    sys.stderr.write(f"DEBUG - request body: {request.content[:4096].decode(errors='replace')}\n")
+
+
+def _debug_response(response: httpx.Response) -> None:
+    response.read()
+    sys.stderr.write(f"DEBUG - response {response.status_code}: {response.content[:4096].decode(errors='replace')}\n")
 
 
 def daemon_command() -> list[str]:

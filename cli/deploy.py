@@ -21,9 +21,10 @@ from rich.text import Text
 from inferpipe.cli.client import ApiClient, ApiError
 
 from .app import app, examples
-from .context import STATE
+from .aws_command import AwsCommand
+from .context import STATE, request, send
 from .endpoints import wait_for
-from .params import absolutize_model_data, load_spec, load_value, parse_shorthand, put
+from .params import absolutize_model_data, load_spec, parse_shorthand, put
 from .render import emit, err_console
 
 
@@ -99,6 +100,7 @@ class _Null:
 
 @app.command(
     "update-endpoint",
+    cls=AwsCommand,
     epilog=examples(
         "inferpipe update-endpoint --endpoint-name wine --endpoint-config-name wine-v2 --wait",
         (
@@ -110,38 +112,20 @@ class _Null:
     ),
 )
 def update_endpoint(
-    endpoint_name: str = typer.Option(..., "--endpoint-name"),
-    endpoint_config_name: str = typer.Option(..., "--endpoint-config-name"),
-    deployment_config: str | None = typer.Option(None, "--deployment-config", help="JSON, or file://."),
-    retain_all_variant_properties: bool = typer.Option(False, "--retain-all-variant-properties"),
-    exclude_retained_variant_properties: str | None = typer.Option(
-        None, "--exclude-retained-variant-properties", help='JSON, e.g. [{"VariantPropertyType":"DesiredWeight"}].'
-    ),
-    retain_deployment_config: bool = typer.Option(False, "--retain-deployment-config"),
     wait: bool = typer.Option(False, "--wait", help="Show the deployment live; exit 1 if it rolls back."),
     timeout: float = typer.Option(3600, "--timeout"),
 ) -> None:
     """Deploy a new endpoint config blue/green: new fleet, traffic shift, bake, old fleet removed."""
-    req: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name}
-    if deployment_config:
-        req["DeploymentConfig"] = load_value(deployment_config, "--deployment-config")
-    if retain_all_variant_properties:
-        req["RetainAllVariantProperties"] = True
-    if exclude_retained_variant_properties:
-        req["ExcludeRetainedVariantProperties"] = load_value(
-            exclude_retained_variant_properties, "--exclude-retained-variant-properties"
-        )
-    if retain_deployment_config:
-        req["RetainDeploymentConfig"] = True
-    client = STATE.client()
-    result = client.call("UpdateEndpoint", req)
+    req = request("UpdateEndpoint")
+    result = send("UpdateEndpoint", req)
     if wait:
-        watch_update(client, endpoint_name, endpoint_config_name, timeout)
+        watch_update(STATE.client(), req["EndpointName"], req["EndpointConfigName"], timeout)
     emit(result)
 
 
 @app.command(
     "update-endpoint-weights-and-capacities",
+    cls=AwsCommand,
     epilog=examples(
         (
             "inferpipe update-endpoint-weights-and-capacities --endpoint-name wine \\\n"
@@ -151,28 +135,24 @@ def update_endpoint(
     ),
 )
 def update_weights(
-    endpoint_name: str = typer.Option(..., "--endpoint-name"),
-    desired_weights_and_capacities: str | None = typer.Option(None, "--desired-weights-and-capacities"),
     variant: list[str] | None = typer.Option(None, "--variant", help="Shorthand name=V,weight=W,instances=N."),
     wait: bool = typer.Option(False, "--wait"),
     timeout: float = typer.Option(600, "--timeout"),
 ) -> None:
     """Change variant weights and instance counts of a live endpoint (scale out first, drain before scale in)."""
-    changes: list[dict[str, Any]] = []
-    if desired_weights_and_capacities:
-        changes = load_value(desired_weights_and_capacities, "--desired-weights-and-capacities")
+    req = request("UpdateEndpointWeightsAndCapacities")
+    changes: list[dict[str, Any]] = list(req.get("DesiredWeightsAndCapacities") or [])
     for v in variant or []:
         changes.append(
             parse_shorthand(
                 v, {"name": "VariantName", "weight": "DesiredWeight", "instances": "DesiredInstanceCount"}, "--variant"
             )
         )
-    client = STATE.client()
-    result = client.call(
-        "UpdateEndpointWeightsAndCapacities", {"EndpointName": endpoint_name, "DesiredWeightsAndCapacities": changes}
-    )
+    if changes:
+        req["DesiredWeightsAndCapacities"] = changes
+    result = send("UpdateEndpointWeightsAndCapacities", req)
     if wait:
-        wait_for(client, endpoint_name, "InService", timeout)
+        wait_for(STATE.client(), req["EndpointName"], "InService", timeout)
     emit(result)
 
 

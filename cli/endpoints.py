@@ -12,16 +12,19 @@ from inferpipe.cli.client import ApiClient, ApiError
 
 from . import log_follow
 from .app import app, examples, wait_app
-from .context import STATE
-from .params import load_spec, load_value, parse_tags, put
+from .aws_command import AwsCommand
+from .context import STATE, request, send, send_list
+from .params import put
 from .render import console, emit, err_console
-from .resources import list_options
+from .resources import with_spec
+from .waiters import WaiterError
 
 POLL = 0.5
 
 
 def wait_for(client: ApiClient, name: str, target: str, timeout: float, quiet: bool = False) -> dict[str, Any]:
     """Poll DescribeEndpoint until `target` (or gone, for target='Deleted'); show a live status line."""
+    waiter = "EndpointDeleted" if target == "Deleted" else "EndpointInService"
     deadline = time.monotonic() + timeout
     show = not quiet and not STATE.as_json
     last: dict[str, Any] = {}
@@ -35,6 +38,12 @@ def wait_for(client: ApiClient, name: str, target: str, timeout: float, quiet: b
             except ApiError as exc:
                 if target == "Deleted" and exc.code == "ValidationException":
                     return {"EndpointName": name, "EndpointStatus": "Deleted"}
+                if exc.code == "ValidationException":
+                    raise WaiterError(
+                        waiter,
+                        "Waiter encountered a terminal failure state:"
+                        " Matched expected service error code: ValidationException",
+                    ) from None
                 raise
             status = last.get("EndpointStatus")
             if status_line:
@@ -45,14 +54,15 @@ def wait_for(client: ApiClient, name: str, target: str, timeout: float, quiet: b
                 status_line.update(f"{name}: [bold]{status}[/bold]  {counts}")
             if status == target:
                 return last
-            if status == "Failed" or (status == "InService" and target == "Deleted"):
-                raise ApiError(
-                    "WaiterFailed", f"Endpoint {name} is {status}: {last.get('FailureReason', '')}", "DescribeEndpoint"
+            if status == "Failed":
+                raise WaiterError(
+                    waiter,
+                    'Waiter encountered a terminal failure state: For expression "EndpointStatus" we matched'
+                    ' expected path: "Failed"',
+                    last.get("FailureReason"),
                 )
             if time.monotonic() > deadline:
-                raise ApiError(
-                    "WaiterTimeout", f"Endpoint {name} is still {status} after {timeout:.0f} s.", "DescribeEndpoint"
-                )
+                raise WaiterError(waiter, "Max attempts exceeded")
             time.sleep(POLL)
     finally:
         if status_line:
@@ -61,30 +71,19 @@ def wait_for(client: ApiClient, name: str, target: str, timeout: float, quiet: b
 
 @app.command(
     "create-endpoint",
+    cls=AwsCommand,
     epilog=examples("inferpipe create-endpoint --endpoint-name churn --endpoint-config-name churn-cfg --wait"),
 )
 def create_endpoint(
-    endpoint_name: str | None = typer.Option(None, "--endpoint-name"),
-    endpoint_config_name: str | None = typer.Option(None, "--endpoint-config-name"),
-    deployment_config: str | None = typer.Option(None, "--deployment-config", help="JSON, or file://."),
-    tags: list[str] | None = typer.Option(None, "--tags", help="Key=Value (repeatable) or JSON."),
     spec: str | None = typer.Option(None, "-f", "--file", help="YAML/JSON request; a pipeline.yaml works too."),
-    wait: bool = typer.Option(False, "--wait", help="Return only when InService (exit 1 if it fails)."),
+    wait: bool = typer.Option(False, "--wait", help="Return only when InService (exit 255 if it fails)."),
     timeout: float = typer.Option(900, "--timeout", help="Seconds to wait with --wait."),
 ) -> None:
     """Create an endpoint: start the containers of every variant and health-check them."""
-    req: dict[str, Any] = {}
-    if spec:
-        req, _ = load_spec(spec, "endpoint")
-    put(req, "EndpointName", endpoint_name)
-    put(req, "EndpointConfigName", endpoint_config_name)
-    if deployment_config:
-        req["DeploymentConfig"] = load_value(deployment_config, "--deployment-config")
-    put(req, "Tags", parse_tags(tags))
-    client = STATE.client()
-    result = client.call("CreateEndpoint", req)
+    req, _ = with_spec("CreateEndpoint", spec, "endpoint")
+    result = send("CreateEndpoint", req)
     if wait:
-        wait_for(client, req["EndpointName"], "InService", timeout)
+        wait_for(STATE.client(), req["EndpointName"], "InService", timeout)
     emit(result)
 
 
@@ -105,19 +104,19 @@ def _variant_rows(desc: dict[str, Any]) -> None:
     console.print(table)
 
 
-@app.command("describe-endpoint", epilog=examples("inferpipe describe-endpoint --endpoint-name churn"))
+@app.command("describe-endpoint", cls=AwsCommand, epilog=examples("inferpipe describe-endpoint --endpoint-name churn"))
 def describe_endpoint(
-    endpoint_name: str = typer.Option(..., "--endpoint-name"),
     metrics: bool = typer.Option(
         True, "--metrics/--no-metrics", help="Also show the last 5 minutes of metrics (table output)."
     ),
 ) -> None:
     """Show an endpoint's status, variants and (in table output) recent metrics."""
-    client = STATE.client()
-    desc = client.call("DescribeEndpoint", {"EndpointName": endpoint_name})
+    desc = send("DescribeEndpoint", request("DescribeEndpoint"))
     if STATE.as_json or STATE.query:
         emit(desc)
         return
+    client = STATE.client()
+    endpoint_name = desc["EndpointName"]
     head = {k: v for k, v in desc.items() if k not in ("ProductionVariants", "InferpipeInstances")}
     emit(head, title=f"Endpoint {endpoint_name}")
     _variant_rows(desc)
@@ -217,41 +216,28 @@ def logs(
     log_follow.print_streams(data)
 
 
-@app.command("list-endpoints", epilog=examples("inferpipe list-endpoints --status-equals InService"))
-def list_endpoints(
-    name_contains: str | None = typer.Option(None, "--name-contains"),
-    status_equals: str | None = typer.Option(None, "--status-equals"),
-    sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime | Status"),
-    sort_order: str | None = typer.Option(None, "--sort-order", help="Ascending | Descending"),
-    max_results: int | None = typer.Option(None, "--max-results"),
-    next_token: str | None = typer.Option(None, "--next-token"),
-    creation_time_before: str | None = typer.Option(None, "--creation-time-before"),
-    creation_time_after: str | None = typer.Option(None, "--creation-time-after"),
-) -> None:
+@app.command("list-endpoints", cls=AwsCommand, epilog=examples("inferpipe list-endpoints --status-equals InService"))
+def list_endpoints() -> None:
     """List endpoints."""
-    req: dict[str, Any] = {}
-    list_options(
-        req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
-    )
-    put(req, "StatusEquals", status_equals)
     emit(
-        STATE.paginated("ListEndpoints", req),
+        send_list("ListEndpoints", request("ListEndpoints")),
         columns=["EndpointName", "EndpointStatus", "CreationTime", "LastModifiedTime"],
         rows_key="Endpoints",
     )
 
 
-@app.command("delete-endpoint", epilog=examples("inferpipe delete-endpoint --endpoint-name churn --wait"))
+@app.command(
+    "delete-endpoint", cls=AwsCommand, epilog=examples("inferpipe delete-endpoint --endpoint-name churn --wait")
+)
 def delete_endpoint(
-    endpoint_name: str = typer.Option(..., "--endpoint-name"),
     wait: bool = typer.Option(False, "--wait", help="Return only when every container is gone."),
     timeout: float = typer.Option(300, "--timeout"),
 ) -> None:
     """Delete an endpoint: drain, stop and remove its containers."""
-    client = STATE.client()
-    result = client.call("DeleteEndpoint", {"EndpointName": endpoint_name})
+    req = request("DeleteEndpoint")
+    result = send("DeleteEndpoint", req)
     if wait:
-        wait_for(client, endpoint_name, "Deleted", timeout)
+        wait_for(STATE.client(), req["EndpointName"], "Deleted", timeout)
     emit(result)
 
 
@@ -259,7 +245,7 @@ def delete_endpoint(
 def wait_in_service(
     endpoint_name: str = typer.Option(..., "--endpoint-name"), timeout: float = typer.Option(900, "--timeout")
 ) -> None:
-    """Wait until the endpoint is InService (exit 1 if it fails)."""
+    """Wait until the endpoint is InService (exit 255 if it fails)."""
     wait_for(STATE.client(), endpoint_name, "InService", timeout)
 
 

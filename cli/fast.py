@@ -152,7 +152,7 @@ def run(argv: list[str]) -> int | None:
         except ValueError:
             message = payload.decode(errors="replace")
         print(f"An error occurred ({code}) when calling the InvokeEndpoint operation: {message}", file=sys.stderr)
-        return 1
+        return 254  # a service error, as the AWS CLI v2 exits (cli/exit_codes.py)
     if outfile is None:
         sys.stdout.buffer.write(payload)
         if payload and not payload.endswith(b"\n") and sys.stdout.isatty():

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import typer
 
-from . import trace_view
+from . import aws_args, service_model, trace_view
 from .app import app, examples
+from .aws_command import AwsCommand
 from .client import ApiError
-from .context import STATE
+from .context import STATE, request
 from .fast import invocation_headers
 from .params import read_body
 
 
 @app.command(
     "invoke-endpoint",
+    cls=AwsCommand,
     epilog=examples(
         (
             "inferpipe invoke-endpoint --endpoint-name wine --body fileb://rows.csv \\\n"
@@ -27,23 +29,18 @@ from .params import read_body
 )
 def invoke_endpoint(
     outfile: str = typer.Argument(..., help="Where to write the response body ('-' for stdout)."),
-    endpoint_name: str = typer.Option(..., "--endpoint-name"),
-    body: str = typer.Option(..., "--body", help="fileb://path, file://path or a literal."),
-    content_type: str | None = typer.Option(None, "--content-type"),
-    accept: str | None = typer.Option(None, "--accept"),
-    custom_attributes: str | None = typer.Option(None, "--custom-attributes"),
-    target_variant: str | None = typer.Option(None, "--target-variant"),
-    target_container_hostname: str | None = typer.Option(None, "--target-container-hostname"),
-    inference_id: str | None = typer.Option(None, "--inference-id"),
 ) -> None:
     """Send one request through the endpoint's pipeline (AWS CLI shape)."""
-    result = STATE.client().invoke(
-        endpoint_name,
-        read_body(body),
-        invocation_headers(
-            content_type, accept, custom_attributes, target_variant, target_container_hostname, inference_id
-        ),
-    )
+    req = request("InvokeEndpoint")
+    aws_args.check_required("InvokeEndpoint", req)
+    members = service_model.input_shape("InvokeEndpoint")["members"]
+    # Every member but the endpoint and the body travels as the HTTP header the model names.
+    headers = {
+        members[k]["locationName"]: str(v)
+        for k, v in req.items()
+        if members.get(k, {}).get("location") == "header" and v is not None
+    }
+    result = STATE.client().invoke(req["EndpointName"], read_body(req["Body"]), headers)
     if outfile == "-":
         sys.stdout.buffer.write(result.body)
     else:

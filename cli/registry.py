@@ -9,11 +9,11 @@ from typing import Any
 import typer
 
 from .app import app, examples
-from .context import STATE
+from .aws_command import AwsCommand
+from .context import request, send, send_list
 from .deploy import apply_spec
-from .params import CONTAINER_KEYS, absolutize_model_data, load_spec, load_value, parse_shorthand, parse_tags, put
+from .params import CONTAINER_KEYS, absolutize_model_data, load_spec, load_value, parse_shorthand, put
 from .render import emit
-from .resources import TAGS_HELP, list_options
 
 GROUP_COLUMNS = ["ModelPackageGroupName", "CreationTime", "ModelPackageGroupStatus", "ModelPackageGroupArn"]
 PACKAGE_COLUMNS = [
@@ -27,50 +27,41 @@ PACKAGE_COLUMNS = [
 
 @app.command(
     "create-model-package-group",
+    cls=AwsCommand,
     epilog=examples(
-        "inferpipe create-model-package-group --model-package-group-name wine --description 'Wine pipeline'"
+        "inferpipe create-model-package-group --model-package-group-name wine"
+        " --model-package-group-description 'Wine pipeline' --tags Key=team,Value=ml"
     ),
 )
 def create_model_package_group(
-    model_package_group_name: str = typer.Option(..., "--model-package-group-name"),
-    description: str | None = typer.Option(None, "--model-package-group-description", "--description"),
-    tags: list[str] | None = typer.Option(None, "--tags", help=TAGS_HELP),
+    description: str | None = typer.Option(None, "--description", help="Short for --model-package-group-description."),
 ) -> None:
     """Create a model package group: the versions of one model (or pipeline) in the registry."""
-    req: dict[str, Any] = {"ModelPackageGroupName": model_package_group_name}
-    put(req, "ModelPackageGroupDescription", description)
-    put(req, "Tags", parse_tags(tags))
-    emit(STATE.client().call("CreateModelPackageGroup", req))
+    req = request("CreateModelPackageGroup")
+    if description is not None:
+        req.setdefault("ModelPackageGroupDescription", description)
+    emit(send("CreateModelPackageGroup", req))
 
 
 @app.command(
     "describe-model-package-group",
+    cls=AwsCommand,
     epilog=examples("inferpipe describe-model-package-group --model-package-group-name wine"),
 )
-def describe_model_package_group(
-    model_package_group_name: str = typer.Option(..., "--model-package-group-name"),
-) -> None:
+def describe_model_package_group() -> None:
     """Show a model package group."""
-    emit(STATE.client().call("DescribeModelPackageGroup", {"ModelPackageGroupName": model_package_group_name}))
+    emit(send("DescribeModelPackageGroup", request("DescribeModelPackageGroup")))
 
 
-@app.command("list-model-package-groups", epilog=examples("inferpipe list-model-package-groups --sort-by Name"))
-def list_model_package_groups(
-    name_contains: str | None = typer.Option(None, "--name-contains"),
-    sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime"),
-    sort_order: str | None = typer.Option(None, "--sort-order", help="Ascending | Descending"),
-    max_results: int | None = typer.Option(None, "--max-results"),
-    next_token: str | None = typer.Option(None, "--next-token"),
-    creation_time_before: str | None = typer.Option(None, "--creation-time-before"),
-    creation_time_after: str | None = typer.Option(None, "--creation-time-after"),
-) -> None:
+@app.command(
+    "list-model-package-groups",
+    cls=AwsCommand,
+    epilog=examples("inferpipe list-model-package-groups --sort-by Name"),
+)
+def list_model_package_groups() -> None:
     """List model package groups."""
-    req: dict[str, Any] = {}
-    list_options(
-        req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
-    )
     emit(
-        STATE.client().call("ListModelPackageGroups", req),
+        send_list("ListModelPackageGroups", request("ListModelPackageGroups")),
         columns=GROUP_COLUMNS,
         rows_key="ModelPackageGroupSummaryList",
     )
@@ -78,15 +69,17 @@ def list_model_package_groups(
 
 @app.command(
     "delete-model-package-group",
+    cls=AwsCommand,
     epilog=examples("inferpipe delete-model-package-group --model-package-group-name wine"),
 )
-def delete_model_package_group(model_package_group_name: str = typer.Option(..., "--model-package-group-name")) -> None:
+def delete_model_package_group() -> None:
     """Delete an empty model package group (delete its versions first)."""
-    emit(STATE.client().call("DeleteModelPackageGroup", {"ModelPackageGroupName": model_package_group_name}))
+    emit(send("DeleteModelPackageGroup", request("DeleteModelPackageGroup")))
 
 
 @app.command(
     "create-model-package",
+    cls=AwsCommand,
     epilog=examples(
         "inferpipe create-model-package --model-package-group-name wine \\\n"
         "  --container image=prep:1,model-data=./prep.tar.gz,hostname=prep \\\n"
@@ -98,25 +91,26 @@ def delete_model_package_group(model_package_group_name: str = typer.Option(...,
     ),
 )
 def create_model_package(
-    model_package_group_name: str | None = typer.Option(None, "--model-package-group-name"),
-    description: str | None = typer.Option(None, "--model-package-description", "--description"),
-    inference_specification: str | None = typer.Option(
-        None, "--inference-specification", help="JSON InferenceSpecification, or file://."
-    ),
+    description: str | None = typer.Option(None, "--description", help="Short for --model-package-description."),
     container: list[str] | None = typer.Option(
         None, "--container", help="Shorthand image=IMG,model-data=PATH,hostname=H,env.KEY=VAL (repeat, in order)."
     ),
-    content_types: list[str] | None = typer.Option(None, "--supported-content-types"),
-    response_types: list[str] | None = typer.Option(None, "--supported-response-mime-types"),
-    realtime_types: list[str] | None = typer.Option(None, "--supported-realtime-inference-instance-types"),
-    transform_types: list[str] | None = typer.Option(None, "--supported-transform-instance-types"),
-    approval: str | None = typer.Option(
-        None, "--model-approval-status", help="PendingManualApproval (default) | Approved | Rejected"
+    content_types: list[str] | None = typer.Option(
+        None, "--supported-content-types", help="InferenceSpecification.SupportedContentTypes (repeatable)."
     ),
-    metadata: str | None = typer.Option(
-        None, "--customer-metadata-properties", help="Key=Value,Key2=Value2 or JSON / file://."
+    response_types: list[str] | None = typer.Option(
+        None, "--supported-response-mime-types", help="InferenceSpecification.SupportedResponseMIMETypes (repeatable)."
     ),
-    tags: list[str] | None = typer.Option(None, "--tags", help=TAGS_HELP),
+    realtime_types: list[str] | None = typer.Option(
+        None,
+        "--supported-realtime-inference-instance-types",
+        help="InferenceSpecification.SupportedRealtimeInferenceInstanceTypes (repeatable).",
+    ),
+    transform_types: list[str] | None = typer.Option(
+        None,
+        "--supported-transform-instance-types",
+        help="InferenceSpecification.SupportedTransformInstanceTypes (repeatable).",
+    ),
     spec: str | None = typer.Option(
         None, "-f", "--file", help="A YAML/JSON request; a pipeline.yaml's model containers work too."
     ),
@@ -132,11 +126,15 @@ def create_model_package(
             req = {"InferenceSpecification": {"Containers": containers}}
         else:
             req = data
-    put(req, "ModelPackageGroupName", model_package_group_name)
-    put(req, "ModelPackageDescription", description)
-    if inference_specification:
-        req["InferenceSpecification"] = load_value(inference_specification, "--inference-specification")
+    line = request("CreateModelPackage")
+    if "InferenceSpecification" in line:
+        base = Path.cwd()  # a flag's relative paths are the working directory's, not the -f file's
+    req.update(line)
+    if description is not None:
+        req.setdefault("ModelPackageDescription", description)
     inference = req.setdefault("InferenceSpecification", {})
+    if not isinstance(inference, dict):
+        inference = {}  # not a structure: botocore's validator says so when it is sent
     if container:
         inference["Containers"] = [parse_shorthand(c, CONTAINER_KEYS, "--container") for c in container]
     for key, values in (
@@ -146,92 +144,62 @@ def create_model_package(
         ("SupportedTransformInstanceTypes", transform_types),
     ):
         put(inference, key, values or None)
-    if not inference:
+    if req.get("InferenceSpecification") == {}:
         req.pop("InferenceSpecification")
-    put(req, "ModelApprovalStatus", approval)
-    if metadata:
-        req["CustomerMetadataProperties"] = load_value(metadata, "--customer-metadata-properties")
-    put(req, "Tags", parse_tags(tags))
     if isinstance(inference.get("Containers"), list):
         absolutize_model_data([c for c in inference["Containers"] if isinstance(c, dict)], base)
-    emit(STATE.client().call("CreateModelPackage", req))
+    emit(send("CreateModelPackage", req))
 
 
-@app.command("describe-model-package", epilog=examples("inferpipe describe-model-package --model-package-name wine/2"))
-def describe_model_package(
-    model_package_name: str = typer.Option(..., "--model-package-name", help="<group>/<version>, or the ARN."),
-) -> None:
+@app.command(
+    "describe-model-package",
+    cls=AwsCommand,
+    epilog=examples("inferpipe describe-model-package --model-package-name wine/2    # <group>/<version>, or the ARN"),
+)
+def describe_model_package() -> None:
     """Show a model package version: its containers, approval status and metadata."""
-    emit(STATE.client().call("DescribeModelPackage", {"ModelPackageName": model_package_name}))
+    emit(send("DescribeModelPackage", request("DescribeModelPackage")))
 
 
 @app.command(
     "list-model-packages",
+    cls=AwsCommand,
     epilog=examples(
         "inferpipe list-model-packages --model-package-group-name wine",
         "inferpipe list-model-packages --model-package-group-name wine --model-approval-status Approved"
         " --sort-order Descending --max-results 1",
     ),
 )
-def list_model_packages(
-    model_package_group_name: str | None = typer.Option(
-        None, "--model-package-group-name", help="Without it, only --model-package-type Versioned|Both lists any."
-    ),
-    approval: str | None = typer.Option(None, "--model-approval-status"),
-    package_type: str | None = typer.Option(None, "--model-package-type", help="Versioned | Unversioned | Both"),
-    name_contains: str | None = typer.Option(None, "--name-contains"),
-    sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime"),
-    sort_order: str | None = typer.Option(None, "--sort-order", help="Ascending | Descending"),
-    max_results: int | None = typer.Option(None, "--max-results"),
-    next_token: str | None = typer.Option(None, "--next-token"),
-    creation_time_before: str | None = typer.Option(None, "--creation-time-before"),
-    creation_time_after: str | None = typer.Option(None, "--creation-time-after"),
-) -> None:
-    """List model package versions."""
-    req: dict[str, Any] = {}
-    put(req, "ModelPackageGroupName", model_package_group_name)
-    put(req, "ModelApprovalStatus", approval)
-    put(req, "ModelPackageType", package_type)
-    list_options(
-        req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
+def list_model_packages() -> None:
+    """List model package versions (without a group, only --model-package-type Versioned|Both lists any)."""
+    emit(
+        send_list("ListModelPackages", request("ListModelPackages")),
+        columns=PACKAGE_COLUMNS,
+        rows_key="ModelPackageSummaryList",
     )
-    emit(STATE.client().call("ListModelPackages", req), columns=PACKAGE_COLUMNS, rows_key="ModelPackageSummaryList")
 
 
 @app.command(
     "update-model-package",
+    cls=AwsCommand,
     epilog=examples(
         "inferpipe update-model-package --model-package-arn ARN --model-approval-status Approved \\\n"
         "  --approval-description 'passed the holdout test'",
     ),
 )
-def update_model_package(
-    model_package_arn: str = typer.Option(..., "--model-package-arn"),
-    approval: str | None = typer.Option(
-        None, "--model-approval-status", help="Approved | Rejected | PendingManualApproval"
-    ),
-    approval_description: str | None = typer.Option(None, "--approval-description"),
-    metadata: str | None = typer.Option(
-        None, "--customer-metadata-properties", help="Key=Value,Key2=Value2 or JSON / file://."
-    ),
-    remove: list[str] | None = typer.Option(None, "--customer-metadata-properties-to-remove"),
-) -> None:
+def update_model_package() -> None:
     """Approve or reject a version (recorded in the event log), or change its metadata."""
-    req: dict[str, Any] = {"ModelPackageArn": model_package_arn}
-    put(req, "ModelApprovalStatus", approval)
-    put(req, "ApprovalDescription", approval_description)
-    if metadata:
-        req["CustomerMetadataProperties"] = load_value(metadata, "--customer-metadata-properties")
-    put(req, "CustomerMetadataPropertiesToRemove", remove or None)
-    emit(STATE.client().call("UpdateModelPackage", req))
+    emit(send("UpdateModelPackage", request("UpdateModelPackage")))
 
 
-@app.command("delete-model-package", epilog=examples("inferpipe delete-model-package --model-package-name wine/1"))
-def delete_model_package(
-    model_package_name: str = typer.Option(..., "--model-package-name", help="<group>/<version>, or the ARN."),
-) -> None:
+@app.command(
+    "delete-model-package",
+    cls=AwsCommand,
+    epilog=examples("inferpipe delete-model-package --model-package-name wine/1"),
+)
+def delete_model_package() -> None:
     """Delete a model package version (models already created from it keep their containers)."""
-    emit(STATE.client().call("DeleteModelPackage", {"ModelPackageName": model_package_name}))
+    emit(send("DeleteModelPackage", request("DeleteModelPackage")))
 
 
 @app.command(

@@ -65,10 +65,16 @@ def tree(trace: dict[str, Any]) -> Tree:
     return root
 
 
+def _as_json() -> bool:
+    """JSON unless a tree is asked for: the trace is no API response, so `--output table` means
+    the tree (the AWS CLI's table has nothing to lay out here), on a terminal or not."""
+    return STATE.as_json and STATE.output != "table"
+
+
 def show(client: ApiClient, trace_id: str | None, result: dict[str, Any]) -> None:
     """Prints the response (already in `result`) with its trace."""
     trace = fetch(client, trace_id) if trace_id else None
-    if STATE.as_json:
+    if _as_json():
         sys.stdout.write(json.dumps({**result, "Trace": trace}, indent=4, ensure_ascii=False) + "\n")
         return
     if "Body" in result:
@@ -85,7 +91,7 @@ def show_error(client: ApiClient, exc: ApiError) -> None:
     if not trace_id:
         raise exc
     trace = fetch(client, str(trace_id))
-    if STATE.as_json:
+    if _as_json():
         doc = {"Error": {"Code": exc.code, "Message": exc.message}, "Trace": trace}
         sys.stdout.write(json.dumps(doc, indent=4, ensure_ascii=False) + "\n")
     else:

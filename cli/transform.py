@@ -13,13 +13,14 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from inferpipe.cli.client import ApiClient, ApiError
+from inferpipe.cli.client import ApiClient
 
 from .app import app, examples, wait_app
-from .context import STATE
-from .params import absolute_path, load_spec, load_value, parse_tags, put
+from .aws_command import AwsCommand
+from .context import STATE, request, send, send_list
+from .params import absolute_path, load_spec, load_value, put
 from .render import console, emit, err_console
-from .resources import list_options
+from .waiters import WaiterError
 
 POLL = 0.5
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -92,11 +93,7 @@ def wait_done(client: ApiClient, name: str, timeout: float, *, bar: bool) -> dic
             if status in TERMINAL:
                 return desc
             if time.monotonic() > deadline:
-                raise ApiError(
-                    "WaiterTimeout",
-                    f"Transform job {name} is still {status} after {timeout:.0f} s.",
-                    "DescribeTransformJob",
-                )
+                raise WaiterError("TransformJobCompletedOrStopped", "Max attempts exceeded")
             time.sleep(POLL)
     finally:
         if progress:
@@ -112,12 +109,20 @@ def _fail_unless_completed(desc: dict[str, Any]) -> None:
     status = desc["TransformJobStatus"]
     if status != "Completed":
         reason = desc.get("FailureReason") or "stopped by StopTransformJob"
-        raise ApiError("WaiterFailed", f"Transform job {desc['TransformJobName']} {status}: {reason}", "Transform")
+        if status == "Failed":
+            raise WaiterError(
+                "TransformJobCompletedOrStopped",
+                'Waiter encountered a terminal failure state: For expression "TransformJobStatus" we matched'
+                ' expected path: "Failed"',
+                reason,
+            )
+        raise WaiterError("TransformJobCompleted", f"the job was {status} ({reason})")
 
 
 # the AWS CLI commands -------------------------------------------------------------------------------
 @app.command(
     "create-transform-job",
+    cls=AwsCommand,
     epilog=examples(
         "inferpipe create-transform-job --transform-job-name wine-batch --model-name wine \\\n"
         "  --transform-input 'DataSource={S3DataSource={S3DataType=S3Prefix,S3Uri=data/}},"
@@ -128,24 +133,8 @@ def _fail_unless_completed(desc: dict[str, Any]) -> None:
     ),
 )
 def create_transform_job(
-    transform_job_name: str | None = typer.Option(None, "--transform-job-name"),
-    model_name: str | None = typer.Option(None, "--model-name"),
-    transform_input: str | None = typer.Option(None, "--transform-input", help="JSON, file:// or shorthand."),
-    transform_output: str | None = typer.Option(None, "--transform-output", help="JSON, file:// or shorthand."),
-    transform_resources: str | None = typer.Option(
-        None, "--transform-resources", help="JSON, file:// or InstanceType=ml.m5.large,InstanceCount=1."
-    ),
-    data_processing: str | None = typer.Option(None, "--data-processing", help="JSON, file:// or shorthand."),
-    batch_strategy: str | None = typer.Option(None, "--batch-strategy", help="SingleRecord | MultiRecord"),
-    max_payload_in_mb: int | None = typer.Option(None, "--max-payload-in-mb"),
-    max_concurrent_transforms: int | None = typer.Option(None, "--max-concurrent-transforms"),
-    model_client_config: str | None = typer.Option(None, "--model-client-config", help="JSON or shorthand."),
-    environment: list[str] | None = typer.Option(None, "--environment", help="KEY=VALUE,... or JSON (repeatable)."),
-    data_capture_config: str | None = typer.Option(None, "--data-capture-config"),
-    experiment_config: str | None = typer.Option(None, "--experiment-config"),
-    tags: list[str] | None = typer.Option(None, "--tags", help="Key=Value (repeatable) or JSON."),
     spec: str | None = typer.Option(None, "-f", "--file", help="YAML/JSON file holding the whole request."),
-    wait: bool = typer.Option(False, "--wait", help="Return when the job ends (exit 1 unless Completed)."),
+    wait: bool = typer.Option(False, "--wait", help="Return when the job ends (exit 255 unless Completed)."),
     timeout: float = typer.Option(86400, "--timeout", help="Seconds to wait with --wait."),
 ) -> None:
     """Start a batch transform job: the model's whole container chain over every input file."""
@@ -153,27 +142,10 @@ def create_transform_job(
     req: dict[str, Any] = {}
     if spec:
         req, base = load_spec(spec, "transformJob")
-    put(req, "TransformJobName", transform_job_name)
-    put(req, "ModelName", model_name)
-    for key, value, flag in (
-        ("TransformInput", transform_input, "--transform-input"),
-        ("TransformOutput", transform_output, "--transform-output"),
-        ("TransformResources", transform_resources, "--transform-resources"),
-        ("DataProcessing", data_processing, "--data-processing"),
-        ("ModelClientConfig", model_client_config, "--model-client-config"),
-        ("DataCaptureConfig", data_capture_config, "--data-capture-config"),
-        ("ExperimentConfig", experiment_config, "--experiment-config"),
-    ):
-        if value is not None:
-            req[key] = load_value(value, flag)
-    put(req, "BatchStrategy", batch_strategy)
-    put(req, "MaxPayloadInMB", max_payload_in_mb)
-    put(req, "MaxConcurrentTransforms", max_concurrent_transforms)
-    put(req, "Environment", _environment(environment))
-    put(req, "Tags", parse_tags(tags))
+    req.update(request("CreateTransformJob"))
     absolutize_paths(req, base)
+    result = send("CreateTransformJob", req)
     client = STATE.client()
-    result = client.call("CreateTransformJob", req)
     if wait:
         _fail_unless_completed(wait_done(client, req["TransformJobName"], timeout, bar=_show_bar()))
     emit(result)
@@ -198,10 +170,15 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-@app.command("describe-transform-job", epilog=examples("inferpipe describe-transform-job --transform-job-name nightly"))
-def describe_transform_job(transform_job_name: str = typer.Option(..., "--transform-job-name")) -> None:
+@app.command(
+    "describe-transform-job",
+    cls=AwsCommand,
+    epilog=examples("inferpipe describe-transform-job --transform-job-name nightly"),
+)
+def describe_transform_job() -> None:
     """Show a transform job: status, reason, settings and (table output) its progress."""
-    desc = _describe(STATE.client(), transform_job_name)
+    desc = send("DescribeTransformJob", request("DescribeTransformJob"))
+    transform_job_name = desc["TransformJobName"]
     if STATE.as_json or STATE.query:
         emit(desc)
         return
@@ -220,48 +197,31 @@ def describe_transform_job(transform_job_name: str = typer.Option(..., "--transf
 
 
 @app.command(
-    "list-transform-jobs", epilog=examples("inferpipe list-transform-jobs --status-equals Failed --sort-by Name")
+    "list-transform-jobs",
+    cls=AwsCommand,
+    epilog=examples("inferpipe list-transform-jobs --status-equals Failed --sort-by Name"),
 )
-def list_transform_jobs(
-    name_contains: str | None = typer.Option(None, "--name-contains"),
-    status_equals: str | None = typer.Option(
-        None, "--status-equals", help="InProgress | Completed | Failed | Stopping | Stopped"
-    ),
-    sort_by: str | None = typer.Option(None, "--sort-by", help="Name | CreationTime | Status"),
-    sort_order: str | None = typer.Option(None, "--sort-order", help="Ascending | Descending"),
-    max_results: int | None = typer.Option(None, "--max-results"),
-    next_token: str | None = typer.Option(None, "--next-token"),
-    creation_time_before: str | None = typer.Option(None, "--creation-time-before"),
-    creation_time_after: str | None = typer.Option(None, "--creation-time-after"),
-    last_modified_time_before: str | None = typer.Option(None, "--last-modified-time-before"),
-    last_modified_time_after: str | None = typer.Option(None, "--last-modified-time-after"),
-) -> None:
+def list_transform_jobs() -> None:
     """List transform jobs."""
-    req: dict[str, Any] = {}
-    list_options(
-        req, name_contains, sort_by, sort_order, max_results, next_token, creation_time_before, creation_time_after
-    )
-    put(req, "StatusEquals", status_equals)
-    put(req, "LastModifiedTimeBefore", last_modified_time_before)
-    put(req, "LastModifiedTimeAfter", last_modified_time_after)
     emit(
-        STATE.paginated("ListTransformJobs", req),
+        send_list("ListTransformJobs", request("ListTransformJobs")),
         columns=["TransformJobName", "TransformJobStatus", "CreationTime", "TransformEndTime", "FailureReason"],
         rows_key="TransformJobSummaries",
     )
 
 
-@app.command("stop-transform-job", epilog=examples("inferpipe stop-transform-job --transform-job-name nightly"))
+@app.command(
+    "stop-transform-job", cls=AwsCommand, epilog=examples("inferpipe stop-transform-job --transform-job-name nightly")
+)
 def stop_transform_job(
-    transform_job_name: str = typer.Option(..., "--transform-job-name"),
     wait: bool = typer.Option(False, "--wait", help="Return when the job is Stopped and its containers are gone."),
     timeout: float = typer.Option(600, "--timeout"),
 ) -> None:
     """Stop a running transform job (Stopping, then Stopped; no partial output is kept)."""
-    client = STATE.client()
-    result = client.call("StopTransformJob", {"TransformJobName": transform_job_name})
+    req = request("StopTransformJob")
+    result = send("StopTransformJob", req)
     if wait:
-        wait_done(client, transform_job_name, timeout, bar=False)
+        wait_done(STATE.client(), req["TransformJobName"], timeout, bar=False)
     emit(result)
 
 
@@ -273,14 +233,14 @@ def wait_completed_or_stopped(
     transform_job_name: str = typer.Option(..., "--transform-job-name"),
     timeout: float = typer.Option(3600, "--timeout"),
 ) -> None:
-    """Wait until the job is Completed or Stopped (exit 1 if it Failed), as the AWS CLI waiter does."""
+    """Wait until the job is Completed or Stopped (exit 255 if it Failed), as the AWS CLI waiter does."""
     desc = wait_done(STATE.client(), transform_job_name, timeout, bar=False)
     if desc["TransformJobStatus"] == "Failed":
-        raise ApiError(
-            "WaiterFailed",
-            f"Waiter TransformJobCompletedOrStopped failed: transform job {transform_job_name} Failed:"
-            f" {desc.get('FailureReason', '')}",
-            "DescribeTransformJob",
+        raise WaiterError(
+            "TransformJobCompletedOrStopped",
+            'Waiter encountered a terminal failure state: For expression "TransformJobStatus" we matched'
+            ' expected path: "Failed"',
+            desc.get("FailureReason"),
         )
 
 

@@ -81,7 +81,7 @@ def test_register_approve_deploy_then_apply_the_next_approved_version(
     try:
         # Nothing approved yet: deploy says so and how to approve, and starts nothing.
         refused = daemon.cli("deploy", "--model-package-group-name", group, "--endpoint-name", name)
-        assert refused.returncode == 1
+        assert refused.returncode == 254
         assert b"no Approved version" in refused.stderr and b"update-model-package" in refused.stderr
         assert daemon.containers_of(name) == []
 

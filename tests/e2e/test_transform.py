@@ -505,13 +505,18 @@ def test_cli(daemon: DaemonHandle, raw_model: str, work: Path) -> None:
         check=True,
     )  # fmt: skip
     result = daemon.cli("wait", "transform-job-completed-or-stopped", "--transform-job-name", name)
-    assert result.returncode == 1 and "record 2" in result.stderr.decode()
+    assert result.returncode == 255 and "record 2" in result.stderr.decode()  # a waiter failure, as the AWS CLI
+    assert "Waiter TransformJobCompletedOrStopped failed: Waiter encountered a terminal failure state" in (
+        result.stderr.decode()
+    )
     desc = daemon.cli_json("describe-transform-job", "--transform-job-name", name)
     assert desc["TransformJobStatus"] == "Failed" and desc["MaxConcurrentTransforms"] == 2
     listed = daemon.cli_json("list-transform-jobs", "--name-contains", name, "--status-equals", "Failed")
     assert [s["TransformJobName"] for s in listed["TransformJobSummaries"]] == [name]
     table = daemon.cli("describe-transform-job", "--transform-job-name", name, "--output", "table", check=True)
-    assert b"Progress" in table.stdout and b"1 failed" in table.stdout
+    # --output table is the AWS CLI's table (the progress view is a terminal's, without --output)
+    assert b"DescribeTransformJob" in table.stdout and b"InferpipeProgress" in table.stdout, table.stdout
+    assert b"Failed" in table.stdout and b"record 2" in table.stdout, table.stdout
 
 
 def test_daemon_restart_fails_the_running_job_and_removes_its_containers(echo_image: str, tmp_path: Path) -> None:

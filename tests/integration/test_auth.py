@@ -451,7 +451,7 @@ def test_the_cli_signs_by_itself_with_no_setup(user_shell: dict[str, str]) -> No
         ("invoke-endpoint", "--endpoint-name", "absent", "--body", "1", "-"),
     ):
         result = run(user_shell, *args)  # the standard-library fast path: the daemon runs and left its pid file
-        assert result.returncode == 1
+        assert result.returncode == 254
         assert result.stderr.startswith(
             "An error occurred (ValidationError) when calling the InvokeEndpoint operation:"
         )
@@ -466,7 +466,7 @@ def test_a_daemon_whose_home_is_unreadable_takes_the_aws_environment(daemon: Dae
     assert "(ValidationError)" in run(with_keys, "invoke", "absent", "--body", "1").stderr
     for args in (("list-models",), ("invoke", "absent", "--body", "1")):
         result = run(base, *args)
-        assert result.returncode == 1
+        assert result.returncode == 254
         assert (
             "(MissingAuthenticationTokenException)" in result.stderr and "Missing Authentication Token" in result.stderr
         )

@@ -115,7 +115,7 @@ def test_create_model_containers_from_a_file(daemon: Any, sm: Any, tmp_path: Pat
         "--execution-role-arn",
         "arn:aws:iam::123456789012:role/Role",
         "--tags",
-        "team=ml",
+        "Key=team,Value=ml",  # the AWS CLI's shorthand (was the non-AWS `team=ml`)
         cwd=tmp_path,
     )
     desc = sm.describe_model(ModelName=name)
@@ -290,12 +290,10 @@ def test_tags_commands(daemon: Any, sm: Any) -> None:
         "add-tags",
         "--resource-arn",
         arn,
-        "--tags",
-        "team=ml",
-        "--tags",
-        "stage=dev",
-        "--tags",
-        "équipe=données",
+        "--tags",  # the AWS CLI's shorthand, one tag per value (was the non-AWS `--tags team=ml --tags ...`)
+        "Key=team,Value=ml",
+        "Key=stage,Value=dev",
+        "Key=équipe,Value=données",
     )
     listed = run(daemon.env, "list-tags", "--resource-arn", arn)
     assert '"équipe"' in listed.stdout  # UTF-8 as is, as the AWS CLI prints it
@@ -306,14 +304,14 @@ def test_tags_commands(daemon: Any, sm: Any) -> None:
             {"Key": "équipe", "Value": "données"},
         ]
     }
-    ok(daemon.env, "delete-tags", "--resource-arn", arn, "--tag-keys", "team")
+    ok(daemon.env, "delete-tags", "--resource-arn", arn, "--tag-keys", "team")  # a list of one
     assert ok(daemon.env, "list-tags", "--resource-arn", arn, "--query", "Tags[].Key") == ["stage", "équipe"]
 
 
 # errors and exit codes ---------------------------------------------------------------------------
-def test_api_errors_go_to_stderr_in_the_aws_cli_form_with_exit_1(daemon: Any) -> None:
+def test_api_errors_go_to_stderr_in_the_aws_cli_form_with_exit_254(daemon: Any) -> None:
     result = run(daemon.env, "create-model", "--model-name", "bad_name", "--container", "image=x:1")
-    assert result.returncode == 1
+    assert result.returncode == 254
     assert result.stdout == ""
     assert result.stderr == (
         "An error occurred (ValidationException) when calling the CreateModel operation: 1 validation error"
@@ -322,13 +320,13 @@ def test_api_errors_go_to_stderr_in_the_aws_cli_form_with_exit_1(daemon: Any) ->
     )
     missing = uniq("Missing")
     result = run(daemon.env, "describe-model", "--model-name", missing)
-    assert result.returncode == 1
+    assert result.returncode == 254
     assert result.stderr == (
         "An error occurred (ValidationException) when calling the DescribeModel operation:"
         f' Could not find model "{ARN_PREFIX}:model/{missing.lower()}".\n'
     )
     result = run(daemon.env, "delete-endpoint-config", "--endpoint-config-name", missing)
-    assert result.returncode == 1
+    assert result.returncode == 254
     assert result.stderr.startswith(
         "An error occurred (ValidationException) when calling the DeleteEndpointConfig operation: Could not find"
     )
@@ -359,10 +357,10 @@ def test_api_errors_go_to_stderr_in_the_aws_cli_form_with_exit_1(daemon: Any) ->
         "missing-spec",
     ],
 )
-def test_usage_errors_exit_2_and_call_nothing(daemon: Any, sm: Any, args: list[str]) -> None:
+def test_usage_errors_exit_252_and_call_nothing(daemon: Any, sm: Any, args: list[str]) -> None:
     before = sm.list_models(NameContains="usage-err")["Models"]
     result = run(daemon.env, *args)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 252, result.stderr
     assert result.stdout == ""
     assert result.stderr.strip()
     assert sm.list_models(NameContains="usage-err")["Models"] == before == []
@@ -371,7 +369,7 @@ def test_usage_errors_exit_2_and_call_nothing(daemon: Any, sm: Any, args: list[s
 def test_no_daemon_at_the_given_url_is_a_clear_error(daemon: Any) -> None:
     env = dict(daemon.env, INFERPIPE_URL=f"http://127.0.0.1:{free_port()}")
     result = run(env, "list-models")
-    assert result.returncode == 1
+    assert result.returncode == 255
     assert "No inferpipe daemon answers at" in result.stderr
 
 

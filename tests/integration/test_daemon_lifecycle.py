@@ -80,7 +80,7 @@ def home() -> Iterator[Path]:
 def test_a_bad_port_is_one_line_and_nothing_starts(home: Path, port: str, message: str) -> None:
     env = dict(user_env(home), INFERPIPE_PORT=port)
     cli = run([EXE, "list-models"], env)
-    assert (cli.returncode, cli.stdout, cli.stderr) == (2, "", f"inferpipe: {message}\n")
+    assert (cli.returncode, cli.stdout, cli.stderr) == (253, "", f"inferpipe: {message}\n")
     for command in (["daemon", "start"], ["daemon", "stop"], ["invoke", "ep", "--body", "x"]):
         assert run([EXE, *command], env).stderr == f"inferpipe: {message}\n", command
     daemon = run(DAEMON, env)
@@ -148,7 +148,7 @@ def test_stop_never_signals_the_pid_a_fake_listener_reports(
         result = run([EXE, "daemon", "stop"], user_env(home, port))
     finally:
         fake.close()
-    assert result.returncode == 1
+    assert result.returncode == 255
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"Something answers at http://127.0.0.1:{port}, but {home} has no running daemon" in result.stderr
     assert "nothing was stopped" in result.stderr
@@ -159,7 +159,7 @@ def test_stop_never_signals_the_pid_a_fake_listener_reports(
 
 def test_stop_refuses_another_homes_daemon(daemon: DaemonHandle, home: Path) -> None:
     result = run([EXE, "daemon", "stop"], user_env(home, daemon.port))
-    assert result.returncode == 1
+    assert result.returncode == 255
     assert f"serves another home, not {home}; not stopping it." in result.stderr
     assert "with INFERPIPE_HOME set to its home" in result.stderr
     assert daemon.proc is not None and daemon.proc.poll() is None
@@ -238,7 +238,7 @@ def test_a_corrupt_state_db_is_one_line_from_the_daemon_and_the_cli(home: Path) 
     line = one_error_line(daemon.stderr)
     assert expected in line and f"mv {db} {db}.broken" in line
     cli = run([EXE, "list-models"], env)
-    assert cli.returncode == 1
+    assert cli.returncode == 255
     assert cli.stderr.startswith(f"The inferpipe daemon could not start (exit code 5): {expected}")
     assert cli.stderr.count("\n") == 1
     # the daemon the CLI started logged the same one line (after the first run's)
@@ -278,7 +278,7 @@ def test_an_unwritable_home_is_one_line_from_the_daemon_and_the_cli(home: Path) 
     assert f"Cannot use the inferpipe home {home}: Permission denied ({home}/daemon.log)." in line
     assert "set INFERPIPE_HOME to another directory" in line
     cli = run([*prefix, EXE, "list-models"], env)
-    assert cli.returncode == 1
+    assert cli.returncode == 255
     # the CLI's first write to the home is the file catching the daemon's output at start
     assert cli.stderr.startswith(f"Cannot use the inferpipe home {home}: Permission denied ({home}/daemon.stderr).")
     assert cli.stderr.count("\n") == 1

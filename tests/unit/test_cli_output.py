@@ -101,6 +101,10 @@ def test_yaml_is_the_data_and_yaml_stream_a_list_item_per_page() -> None:
             ["--query", "x", "transform", "--model-name", "m", "--output", "table"],
         ),
         (
+            ["transform", "--output", "out/", "--model-name", "m", "--output", "json"],
+            ["--output", "json", "transform", "--output", "out/", "--model-name", "m"],
+        ),
+        (
             ["list-models", "--max-items", "3", "--no-paginate", "--output=text"],
             ["--max-items", "3", "--no-paginate", "--output=text", "list-models"],
         ),
@@ -125,6 +129,10 @@ def test_help_piped_is_not_cut() -> None:
         [str(exe), "create-endpoint-config", "--help"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert "Shorthand name=V,model=M,instances=N,weight=W,instance-type=T (repeatable)." in out
-    assert '"InitialInstanceCount":2,"InstanceType":"ml.m5.large"}]\'' in out
+    example = (
+        "--production-variants "
+        "VariantName=AllTraffic,ModelName=churn,InitialInstanceCount=2,InstanceType=ml.m5.large"
+    )
+    assert example in out
     assert "…" not in out
     assert all(line == line.rstrip() for line in out.splitlines())
