@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from inferpipe.core.config import Settings
+from inferpipe.core.containers.downloads import DownloadBoard
 from inferpipe.core.containers.images import ensure_image
 from inferpipe.core.containers.instance_types import ContainerLimits, container_limits
 from inferpipe.core.containers.modeldata import ModelCache, ModelDataError
@@ -98,6 +99,7 @@ class FleetLauncher:
         self._live: dict[int, Fleet] = {}
         # the store's event log (set by the engine's wiring): large downloads report progress there
         self.record_event: Callable[[str, str, str, dict[str, Any]], None] | None = None
+        self.downloads = DownloadBoard()  # downloads in flight, for DescribeEndpoint to show
 
     def _download_events(self, owner_kind: str, owner: str) -> Callable[[str, int, int], None] | None:
         """A large model-data download's progress, as events of the endpoint or job it is for
@@ -110,6 +112,17 @@ class FleetLauncher:
         def progress(uri: str, received: int, total: int) -> None:
             detail = {"uri": uri, "bytes": received, "total": total}
             loop.call_soon_threadsafe(record, owner_kind, owner, "ModelDataDownload", detail)
+
+        return progress
+
+    def _download_progress(self, owner_kind: str, owner: str) -> Callable[[str, int, int], None]:
+        """Progress onto the board (from the worker thread, at once) and into the event log."""
+        events = self._download_events(owner_kind, owner)
+
+        def progress(uri: str, received: int, total: int) -> None:
+            self.downloads.update(owner_kind, owner, uri, received, total)
+            if events is not None:
+                events(uri, received, total)
 
         return progress
 
@@ -176,12 +189,14 @@ class FleetLauncher:
                 entry = self.cache.pin_existing(known) if known else None
                 try:
                     entry = entry or await asyncio.to_thread(
-                        self.cache.materialize_container, cont, self._download_events(owner_kind, owner)
+                        self.cache.materialize_container, cont, self._download_progress(owner_kind, owner)
                     )
                 except ModelDataError as exc:
                     problems.append(f"{cont.hostname}: {exc}")
                     fleet.model_dirs.append(None)
                     continue
+                finally:
+                    self.downloads.finish(owner_kind, owner)
                 fleet.pins.append(entry)
                 fleet.model_dirs.append(entry)
             if problems:
