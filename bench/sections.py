@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
+from .modeldata import measure as measure_model_data
 from .s3transform import S3_THROUGHPUT_RATIO
 from .s3transform import measure as measure_s3_transform
 from .stats import diff, mean, median, percentile, ratio, rnd
@@ -30,7 +31,18 @@ from .telemetry import section_otlp
 SMALL_BODY = 64  # bytes: "small bodies" for the overhead and throughput targets
 KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp", "s3transform")
+SECTIONS = (
+    "overhead",
+    "throughput",
+    "payload",
+    "update",
+    "cli",
+    "coldstart",
+    "capture",
+    "otlp",
+    "s3transform",
+    "modeldata",
+)
 
 # Targets from the issue
 OVERHEAD_P50_MS = 0.5
@@ -976,6 +988,34 @@ def section_s3transform(ctx: Ctx) -> SectionResult:
     return out
 
 
+def section_modeldata(ctx: Ctx) -> SectionResult:
+    out = SectionResult("modeldata")
+    r = measure_model_data(ctx.quick, ctx.log)
+    out.results = r
+    if r["ratio_net"] is None:  # a small object copies in no more than the CLI's start-up: no ratio
+        out.skipped.append("ratio_net")
+    out.rows.append(
+        Row(
+            f"model data {r['object_mib']:g} MiB from S3: CreateEndpoint until cached vs aws s3 cp (s, median"
+            f" of {r['repeats']})",
+            fmt(r["daemon_download_s"], 3),
+            fmt(r["aws_s3_cp_s"], 3),
+            fmt(diff(r["daemon_download_s"], r["aws_s3_cp_s"]), 3),
+            fmt_ratio(r["ratio"]),
+        )
+    )
+    out.rows.append(
+        Row(
+            "  the same, the CLI's time less its 1 MiB copy (process start-up, botocore import)",
+            fmt(r["daemon_download_s"], 3),
+            fmt(r["aws_s3_cp_net_s"], 3),
+            fmt(diff(r["daemon_download_s"], r["aws_s3_cp_net_s"]), 3),
+            fmt_ratio(r["ratio_net"]),
+        )
+    )
+    return out
+
+
 RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "overhead": section_overhead,
     "throughput": section_throughput,
@@ -986,6 +1026,7 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "capture": section_capture,
     "otlp": section_otlp,
     "s3transform": section_s3transform,
+    "modeldata": section_modeldata,
 }
 
 assert tuple(RUNNERS) == SECTIONS

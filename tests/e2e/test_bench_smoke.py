@@ -14,7 +14,18 @@ from typing import Any
 
 from support import REPO
 
-SECTIONS = ("overhead", "throughput", "payload", "update", "cli", "coldstart", "capture", "otlp", "s3transform")
+SECTIONS = (
+    "overhead",
+    "throughput",
+    "payload",
+    "update",
+    "cli",
+    "coldstart",
+    "capture",
+    "otlp",
+    "s3transform",
+    "modeldata",
+)
 UNAVAILABLE = "not available yet"
 
 
