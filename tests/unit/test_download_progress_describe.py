@@ -14,6 +14,8 @@ import pytest
 from engine_host import EngineHost
 from fake_runtime import FakeRuntime
 
+from inferpipe.core.containers.downloads import DownloadBoard
+
 IMAGE = "echo:1"
 URI = "s3://models-1/big/model.tar.gz"
 
@@ -73,3 +75,16 @@ def test_describe_endpoint_shows_the_download_in_flight(host: EngineHost, tmp_pa
         release.set()
     host.wait_status("e", "InService")
     assert "InferpipeProgress" not in host.op("DescribeEndpoint", EndpointName="e")
+
+
+def test_a_report_after_the_end_of_its_download_leaves_nothing_behind() -> None:
+    board = DownloadBoard()
+    ended = threading.Event()
+    board.update("endpoint", "e", URI, 1, 4, ended)
+    assert [d["BytesDownloaded"] for d in board.snapshot("endpoint", "e")] == [1]
+    ended.set()
+    board.finish("endpoint", "e")
+    board.update("endpoint", "e", URI, 2, 4, ended)  # the thread of a cancelled waiter, still running
+    assert board.snapshot("endpoint", "e") == []
+    board.update("endpoint", "e", URI, 3, 4)
+    assert board.snapshot("endpoint", "e")[0]["PercentComplete"] == 75.0
