@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from . import transform
 from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
 from .load import LoadResult, LoadRun, LoadSpec, run_load
+from .modeldata import measure as measure_model_data
 from .s3transform import S3_THROUGHPUT_RATIO
 from .s3transform import measure as measure_s3_transform
 from .stats import diff, mean, median, percentile, ratio, rnd
@@ -33,7 +34,7 @@ KIB = 1024
 PAYLOADS = (("1KiB", KIB), ("100KiB", 100 * KIB), ("5MiB", 5 * KIB * KIB))
 SECTIONS = (
     "overhead", "throughput", "payload", "update", "cli", "coldstart",
-    "capture", "otlp", "s3transform", "transform",
+    "capture", "otlp", "s3transform", "transform", "modeldata",
 )  # fmt: skip
 
 # Targets from the issue
@@ -1048,6 +1049,34 @@ def section_transform(ctx: Ctx) -> SectionResult:
                         target=f"≤ {t.WALL_RATIO}×", met=met_wall))  # fmt: skip
     out.rows.append(Row("transform daemon peak RSS, large input vs 12 MB", fmt_ratio(rss_ratio),
                         target=f"≤ {t.RSS_RATIO}×", met=met_rss))  # fmt: skip
+# 9. model data from S3 (bench/modeldata.py)
+
+
+def section_modeldata(ctx: Ctx) -> SectionResult:
+    out = SectionResult("modeldata")
+    r = measure_model_data(ctx.quick, ctx.log)
+    out.results = r
+    if r["ratio_net"] is None:  # a small object copies in no more than the CLI's start-up: no ratio
+        out.skipped.append("ratio_net")
+    out.rows.append(
+        Row(
+            f"model data {r['object_mib']:g} MiB from S3: CreateEndpoint until cached vs aws s3 cp (s, median"
+            f" of {r['repeats']})",
+            fmt(r["daemon_download_s"], 3),
+            fmt(r["aws_s3_cp_s"], 3),
+            fmt(diff(r["daemon_download_s"], r["aws_s3_cp_s"]), 3),
+            fmt_ratio(r["ratio"]),
+        )
+    )
+    out.rows.append(
+        Row(
+            "  the same, the CLI's time less its 1 MiB copy (process start-up, botocore import)",
+            fmt(r["daemon_download_s"], 3),
+            fmt(r["aws_s3_cp_net_s"], 3),
+            fmt(diff(r["daemon_download_s"], r["aws_s3_cp_net_s"]), 3),
+            fmt_ratio(r["ratio_net"]),
+        )
+    )
     return out
 
 
@@ -1062,6 +1091,7 @@ RUNNERS: dict[str, Callable[[Ctx], SectionResult]] = {
     "otlp": section_otlp,
     "s3transform": section_s3transform,
     "transform": section_transform,
+    "modeldata": section_modeldata,
 }
 
 assert tuple(RUNNERS) == SECTIONS

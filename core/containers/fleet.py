@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from inferpipe.core.config import Settings
+from inferpipe.core.containers.downloads import DownloadBoard
 from inferpipe.core.containers.images import ensure_image
 from inferpipe.core.containers.instance_types import ContainerLimits, container_limits
 from inferpipe.core.containers.modeldata import ModelCache, ModelDataError
@@ -98,6 +100,7 @@ class FleetLauncher:
         self._live: dict[int, Fleet] = {}
         # the store's event log (set by the engine's wiring): large downloads report progress there
         self.record_event: Callable[[str, str, str, dict[str, Any]], None] | None = None
+        self.downloads = DownloadBoard()  # downloads in flight, for DescribeEndpoint to show
 
     def _download_events(self, owner_kind: str, owner: str) -> Callable[[str, int, int], None] | None:
         """A large model-data download's progress, as events of the endpoint or job it is for
@@ -112,6 +115,26 @@ class FleetLauncher:
             loop.call_soon_threadsafe(record, owner_kind, owner, "ModelDataDownload", detail)
 
         return progress
+
+    def _download_progress(
+        self, owner_kind: str, owner: str
+    ) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+        """Progress onto the board (from the worker thread, at once) and into the event log, and the
+        call that ends it: a download whose waiter was cancelled runs on in its thread, and must not put
+        an entry back on the board after that."""
+        events = self._download_events(owner_kind, owner)
+        ended = threading.Event()
+
+        def progress(uri: str, received: int, total: int) -> None:
+            self.downloads.update(owner_kind, owner, uri, received, total, ended)
+            if events is not None:
+                events(uri, received, total)
+
+        def end() -> None:
+            ended.set()
+            self.downloads.finish(owner_kind, owner)
+
+        return progress, end
 
     def register(self, fleet: Fleet) -> None:
         self._live[id(fleet)] = fleet
@@ -174,14 +197,15 @@ class FleetLauncher:
                     continue
                 known = model_data[i] if model_data and i < len(model_data) else ""
                 entry = self.cache.pin_existing(known) if known else None
+                progress, end = self._download_progress(owner_kind, owner)
                 try:
-                    entry = entry or await asyncio.to_thread(
-                        self.cache.materialize_container, cont, self._download_events(owner_kind, owner)
-                    )
+                    entry = entry or await asyncio.to_thread(self.cache.materialize_container, cont, progress)
                 except ModelDataError as exc:
                     problems.append(f"{cont.hostname}: {exc}")
                     fleet.model_dirs.append(None)
                     continue
+                finally:
+                    end()
                 fleet.pins.append(entry)
                 fleet.model_dirs.append(entry)
             if problems:

@@ -305,6 +305,9 @@ class EndpointManager:
         # Extra, inferpipe-only detail that boto3 ignores: the deployment in progress, and where each
         # instance listens (green ones too while an update runs).
         live = self.deployments.describe_extra(rec.name) if self.deployments else None
+        downloads = self.launcher.downloads.snapshot(KIND, rec.name) if rec.status in ("Creating", "Updating") else []
+        if downloads:
+            out["InferpipeProgress"] = {"ModelDataDownloads": downloads}
         if live:
             out["InferpipeDeployment"] = live
         if self.deployments:

@@ -16,7 +16,7 @@ from support import REPO
 
 SECTIONS = (
     "overhead", "throughput", "payload", "update", "cli", "coldstart",
-    "capture", "otlp", "s3transform", "transform",
+    "capture", "otlp", "s3transform", "transform", "modeldata",
 )  # fmt: skip
 UNAVAILABLE = "not available yet"
 
