@@ -1049,6 +1049,9 @@ def section_transform(ctx: Ctx) -> SectionResult:
                         target=f"≤ {t.WALL_RATIO}×", met=met_wall))  # fmt: skip
     out.rows.append(Row("transform daemon peak RSS, large input vs 12 MB", fmt_ratio(rss_ratio),
                         target=f"≤ {t.RSS_RATIO}×", met=met_rss))  # fmt: skip
+    return out
+
+
 # 9. model data from S3 (bench/modeldata.py)
 
 
