@@ -22,43 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# The operations the CLI offers under their AWS CLI names, by service. Kept equal to the daemon's
-# table (core/api/shapes.py SUPPORTED_OPERATIONS; a unit test checks it) without importing it:
-# that module loads botocore's model at import.
+from inferpipe.core.api.supported import RUNTIME_OPERATIONS, SUPPORTED_OPERATIONS
+
+# The operations the CLI offers under their AWS CLI names, by service: the daemon's own table.
 OPERATIONS: dict[str, tuple[str, ...]] = {
-    "sagemaker": (
-        "CreateModel",
-        "DescribeModel",
-        "DeleteModel",
-        "ListModels",
-        "CreateEndpointConfig",
-        "DescribeEndpointConfig",
-        "DeleteEndpointConfig",
-        "ListEndpointConfigs",
-        "CreateEndpoint",
-        "UpdateEndpoint",
-        "UpdateEndpointWeightsAndCapacities",
-        "DescribeEndpoint",
-        "DeleteEndpoint",
-        "ListEndpoints",
-        "CreateTransformJob",
-        "DescribeTransformJob",
-        "ListTransformJobs",
-        "StopTransformJob",
-        "CreateModelPackageGroup",
-        "DescribeModelPackageGroup",
-        "ListModelPackageGroups",
-        "DeleteModelPackageGroup",
-        "CreateModelPackage",
-        "DescribeModelPackage",
-        "ListModelPackages",
-        "UpdateModelPackage",
-        "DeleteModelPackage",
-        "AddTags",
-        "ListTags",
-        "DeleteTags",
-    ),
-    "sagemaker-runtime": ("InvokeEndpoint",),
+    "sagemaker": SUPPORTED_OPERATIONS,
+    "sagemaker-runtime": RUNTIME_OPERATIONS,
 }
 WAITERS = ("EndpointInService", "EndpointDeleted", "TransformJobCompletedOrStopped")
 FORMAT = 3  # bump when the extract's layout or OPERATIONS change

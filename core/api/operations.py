@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from inferpipe.core.api.service import SageMakerService
-from inferpipe.core.api.shapes import SUPPORTED_OPERATIONS, validate_request
+from inferpipe.core.api.shapes import validate_request
+from inferpipe.core.api.supported import SUPPORTED_OPERATIONS
 from inferpipe.core.api.transform_job import TransformJobOperations
 from inferpipe.core.batch.jobs import TransformManager
 from inferpipe.core.errors import UnknownOperationException

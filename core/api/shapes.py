@@ -20,39 +20,6 @@ from botocore.model import ServiceModel, Shape, StructureShape
 from inferpipe.core.api.unicode_pattern import unicode_class_matcher
 from inferpipe.core.api.validation import INT_MAX, INT_MIN, SPECIAL_FLOATS, TAG_PATTERN, Checker, camel, tag_text_ok
 
-SUPPORTED_OPERATIONS = (
-    "CreateModel",
-    "DescribeModel",
-    "DeleteModel",
-    "ListModels",
-    "CreateEndpointConfig",
-    "DescribeEndpointConfig",
-    "DeleteEndpointConfig",
-    "ListEndpointConfigs",
-    "CreateEndpoint",
-    "UpdateEndpoint",
-    "UpdateEndpointWeightsAndCapacities",
-    "DescribeEndpoint",
-    "DeleteEndpoint",
-    "ListEndpoints",
-    "CreateTransformJob",
-    "DescribeTransformJob",
-    "ListTransformJobs",
-    "StopTransformJob",
-    "CreateModelPackageGroup",
-    "DescribeModelPackageGroup",
-    "ListModelPackageGroups",
-    "DeleteModelPackageGroup",
-    "CreateModelPackage",
-    "DescribeModelPackage",
-    "ListModelPackages",
-    "UpdateModelPackage",
-    "DeleteModelPackage",
-    "AddTags",
-    "ListTags",
-    "DeleteTags",
-)
-
 # The service prints some patterns as its own model spells them; botocore's published copy drops
 # the anchors and simplifies escapes. Messages boto3 users see keep the service's spelling.
 SERVICE_SPELLING = {

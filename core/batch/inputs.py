@@ -152,14 +152,9 @@ def _from_prefix(path: Path, policy: HostPathPolicy) -> list[InputFile]:
     return found
 
 
-def _from_manifest(path: Path, uri: str, policy: HostPathPolicy) -> list[InputFile]:
-    try:
-        with os.fdopen(hostpaths.open_regular(path, f"The manifest file {uri!r}"), "rb") as fh:
-            doc = json.loads(fh.read())
-    except PathRefused as exc:
-        raise InputError(f"ClientError: {exc}") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"ClientError: Cannot read the manifest file {uri!r}: {exc}") from exc
+def manifest_entries(doc: object, name: str, example_prefix: str) -> tuple[str, list[str]]:
+    """A parsed manifest's prefix and keys (`[{"prefix": P}, "key1", ...]`, wherever it was read from),
+    or the job's ClientError naming the manifest file."""
     if (
         not isinstance(doc, list)
         or not doc
@@ -168,11 +163,23 @@ def _from_manifest(path: Path, uri: str, policy: HostPathPolicy) -> list[InputFi
         or not all(isinstance(k, str) for k in doc[1:])
     ):
         raise InputError(
-            f'ClientError: The manifest file {uri!r} must be a JSON array: [{{"prefix": "file:///data/"}}, "key1",'
+            f'ClientError: The manifest file {name} must be a JSON array: [{{"prefix": "{example_prefix}"}}, "key1",'
             ' "key2", ...].'
         )
+    return doc[0]["prefix"], doc[1:]
+
+
+def _from_manifest(path: Path, uri: str, policy: HostPathPolicy) -> list[InputFile]:
     try:
-        prefix = _local_text(doc[0]["prefix"], "the manifest prefix")
+        with os.fdopen(hostpaths.open_regular(path, f"The manifest file {uri!r}"), "rb") as fh:
+            doc = json.loads(fh.read())
+    except PathRefused as exc:
+        raise InputError(f"ClientError: {exc}") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"ClientError: Cannot read the manifest file {uri!r}: {exc}") from exc
+    text, keys = manifest_entries(doc, repr(uri), "file:///data/")
+    try:
+        prefix = _local_text(text, "the manifest prefix")
         # the directory keys are confined to: the prefix itself, or the one holding a key prefix
         base = policy.check(Path(prefix if prefix.endswith("/") else os.path.dirname(prefix)), "The manifest prefix")
     except ValidationException as exc:
@@ -180,7 +187,7 @@ def _from_manifest(path: Path, uri: str, policy: HostPathPolicy) -> list[InputFi
     except PathRefused as exc:
         raise InputError(f"ClientError: {exc}") from exc
     found: list[InputFile] = []
-    for key in doc[1:]:
+    for key in keys:
         try:
             confined_key(key, f"The manifest file {uri!r} lists the key")
         except PathRefused as exc:

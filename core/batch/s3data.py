@@ -14,7 +14,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inferpipe.core.batch.inputs import InputError, InputFile
+from inferpipe.core.batch.inputs import InputError, InputFile, manifest_entries
 from inferpipe.core.config import DEFAULT_MAX_MANIFEST_BYTES
 from inferpipe.core.containers.hostpaths import PathRefused, confined_key
 from inferpipe.core.errors import ValidationException
@@ -96,18 +96,7 @@ def _from_manifest(objects: S3Objects, manifest: S3Uri, max_bytes: int) -> list[
         raise _failed(exc, "Cannot read the manifest file") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"ClientError: Cannot read the manifest file {manifest}: {exc}") from exc
-    if (
-        not isinstance(doc, list)
-        or not doc
-        or not isinstance(doc[0], dict)
-        or not isinstance(doc[0].get("prefix"), str)
-        or not all(isinstance(k, str) for k in doc[1:])
-    ):
-        raise InputError(
-            f'ClientError: The manifest file {manifest} must be a JSON array: [{{"prefix": "s3://bucket/prefix/"}},'
-            ' "key1", "key2", ...].'
-        )
-    text = doc[0]["prefix"]
+    text, keys = manifest_entries(doc, str(manifest), "s3://bucket/prefix/")
     if not is_s3_uri(text):
         # an S3 object must not name files on the daemon's host
         raise InputError(f"ClientError: The manifest file {manifest} has the prefix {text!r}: it must be an s3:// URI.")
@@ -116,7 +105,7 @@ def _from_manifest(objects: S3Objects, manifest: S3Uri, max_bytes: int) -> list[
     except S3UriError as exc:
         raise InputError(f"ClientError: The manifest file {manifest}: {exc}") from exc
     found: list[InputFile] = []
-    for key in doc[1:]:
+    for key in keys:
         # AWS's manifest semantics: each key is appended to the prefix as text
         uri = prefix.child(prefix.key + key)
         relative = _relative(key, "", f"The manifest file {manifest} lists the key")

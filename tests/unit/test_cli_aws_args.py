@@ -13,7 +13,7 @@ from botocore import xform_name
 from botocore.loaders import Loader
 
 from inferpipe.cli import aws_args, global_options, service_model, shorthand
-from inferpipe.core.api.shapes import SUPPORTED_OPERATIONS
+from inferpipe.core.api.supported import SUPPORTED_OPERATIONS
 
 SHORTHANDS = [
     "Key=team,Value=ml",

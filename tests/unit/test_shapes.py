@@ -14,6 +14,7 @@ from inferpipe.core.api.endpoint_config import validate_create_endpoint_config
 from inferpipe.core.api.model import validate_create_model
 from inferpipe.core.api.operations import operation_table
 from inferpipe.core.api.service import SageMakerService
+from inferpipe.core.api.supported import SUPPORTED_OPERATIONS
 from inferpipe.core.api.validation import Checker
 from inferpipe.core.errors import ValidationException
 
@@ -90,9 +91,9 @@ def test_every_supported_operation_is_covered() -> None:
     transforms = SimpleNamespace(create=None, describe=None, list=None, stop=None)
     table = operation_table(service, transforms)  # type: ignore[arg-type]
     served = {t.removeprefix("SageMaker.") for t in table if t.startswith("SageMaker.")}
-    assert served == set(shapes.SUPPORTED_OPERATIONS)
+    assert served == set(SUPPORTED_OPERATIONS)
     model = shapes.service_model()
-    for operation in shapes.SUPPORTED_OPERATIONS:
+    for operation in SUPPORTED_OPERATIONS:
         shapes.check_request(operation, {}, Checker())
         seen: set[str] = set()
         _reachable(model.operation_model(operation).input_shape, seen)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from inferpipe.core.api import shapes
+from inferpipe.core.api.supported import SUPPORTED_OPERATIONS
 from inferpipe.core.api.unicode_pattern import unicode_class_matcher
 
 DESCRIPTION = r"[\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*"  # EntityDescription
@@ -34,7 +35,7 @@ def test_every_unicode_pattern_of_a_supported_operation_has_a_matcher() -> None:
             found.add(shape.metadata["pattern"])
 
     seen: set[str] = set()
-    for operation in shapes.SUPPORTED_OPERATIONS:
+    for operation in SUPPORTED_OPERATIONS:
         walk(model.operation_model(operation).input_shape, seen)
     assert {DESCRIPTION, SOURCE_URI, METADATA} <= found
     for pattern in found:

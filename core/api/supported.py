@@ -1,0 +1,36 @@
+"""The SageMaker operations inferpipe serves, by name. A leaf module with no imports, so the CLI reads
+the same table without loading botocore's model (core/api/shapes.py does that at import)."""
+
+SUPPORTED_OPERATIONS: tuple[str, ...] = (
+    "CreateModel",
+    "DescribeModel",
+    "DeleteModel",
+    "ListModels",
+    "CreateEndpointConfig",
+    "DescribeEndpointConfig",
+    "DeleteEndpointConfig",
+    "ListEndpointConfigs",
+    "CreateEndpoint",
+    "UpdateEndpoint",
+    "UpdateEndpointWeightsAndCapacities",
+    "DescribeEndpoint",
+    "DeleteEndpoint",
+    "ListEndpoints",
+    "CreateTransformJob",
+    "DescribeTransformJob",
+    "ListTransformJobs",
+    "StopTransformJob",
+    "CreateModelPackageGroup",
+    "DescribeModelPackageGroup",
+    "ListModelPackageGroups",
+    "DeleteModelPackageGroup",
+    "CreateModelPackage",
+    "DescribeModelPackage",
+    "ListModelPackages",
+    "UpdateModelPackage",
+    "DeleteModelPackage",
+    "AddTags",
+    "ListTags",
+    "DeleteTags",
+)
+RUNTIME_OPERATIONS: tuple[str, ...] = ("InvokeEndpoint",)
