@@ -17,6 +17,7 @@ import aiohttp
 
 from inferpipe.core.batch.dataprocessing import DataProcessing, DataProcessingError, process_record
 from inferpipe.core.batch.inputs import CountingReader, InputFile, decompressed, open_input
+from inferpipe.core.batch.outputs import BufferedOutput
 from inferpipe.core.batch.pool import ChainPool
 from inferpipe.core.batch.records import (
     MULTI_RECORD,
@@ -42,7 +43,6 @@ from inferpipe.core.s3.objects import S3Objects
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 READ_GROUP_ITEMS = 256  # mini-batches fetched per worker-thread hop
 READ_GROUP_BYTES = 4 * 1024 * 1024
-FLUSH_BYTES = 1024 * 1024
 RETRY_BACKOFF = 0.25
 
 
@@ -195,17 +195,15 @@ class BatchReader:
                         close()
 
 
-class OutputWriter:
+class OutputWriter(BufferedOutput):
     """Buffered writes to the partial file; ``commit`` renames it to the final name. Both paths are
     resolved and in one directory, which is reached without following links (hostpaths.create_file),
     so an output never lands outside S3OutputPath."""
 
     def __init__(self, final: Path, partial: Path) -> None:
+        super().__init__()
         self.final = final
         self.partial = partial
-        self.written = 0
-        self._pieces: list[bytes] = []
-        self._buffered = 0
         self._fh: object | None = None
         self._dir_fd: int | None = None
 
@@ -213,18 +211,8 @@ class OutputWriter:
         self._dir_fd, fd = create_file(self.partial)
         self._fh = os.fdopen(fd, "wb")
 
-    async def write(self, pieces: Sequence[bytes]) -> None:
-        for piece in pieces:
-            self._pieces.append(piece)
-            self._buffered += len(piece)
-            self.written += len(piece)
-        if self._buffered >= FLUSH_BYTES:
-            await self.flush()
-
-    async def flush(self) -> None:
-        pieces, self._pieces, self._buffered = self._pieces, [], 0
-        if pieces:
-            await asyncio.to_thread(self._fh.writelines, pieces)  # type: ignore[union-attr]
+    def _send(self, pieces: Sequence[bytes]) -> None:
+        self._fh.writelines(pieces)  # type: ignore[union-attr]
 
     async def commit(self) -> None:
         await self.flush()
@@ -236,7 +224,7 @@ class OutputWriter:
         self._close_dir()
 
     def discard(self) -> None:
-        self._pieces = []
+        self._drop_buffer()
         if self._fh is not None:
             self._fh.close()  # type: ignore[attr-defined]
         if self._dir_fd is not None:

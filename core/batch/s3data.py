@@ -15,14 +15,13 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inferpipe.core.batch.inputs import InputError, InputFile, manifest_entries
+from inferpipe.core.batch.outputs import BufferedOutput
 from inferpipe.core.config import DEFAULT_MAX_MANIFEST_BYTES
 from inferpipe.core.containers.hostpaths import PathRefused, confined_key
 from inferpipe.core.errors import ValidationException
 from inferpipe.core.s3.errors import S3Error, from_boto
 from inferpipe.core.s3.objects import MultipartWriter, ObjectReader, S3Objects
 from inferpipe.core.s3.uri import S3Uri, S3UriError, is_s3_uri, parse_s3_uri
-
-FLUSH_BYTES = 1024 * 1024  # handed to the uploader's thread at once, as the file writer flushes
 
 
 def parse(uri: str, member: str) -> S3Uri:
@@ -140,34 +139,19 @@ def check_writable(objects: S3Objects, root: S3Uri, job: str) -> None:
         raise InputError(f"ClientError: The output path {root} cannot be written: {error.reason}") from exc
 
 
-class S3OutputWriter:
+class S3OutputWriter(BufferedOutput):
     """The output of one input, uploaded as it is produced (one part buffered, core/s3's multipart
     writer): the object appears only on ``commit``, which completes the upload; ``discard`` aborts it.
     The same interface as minibatch.OutputWriter, which writes local files."""
 
     def __init__(self, objects: S3Objects, uri: S3Uri) -> None:
+        super().__init__()
         self.uri = uri
-        self.written = 0
         self._objects = objects
         self._upload: MultipartWriter | None = None
-        self._pieces: list[bytes] = []
-        self._buffered = 0
 
     def open(self) -> None:
         self._upload = self._objects.writer(self.uri)
-
-    async def write(self, pieces: Sequence[bytes]) -> None:
-        for piece in pieces:
-            self._pieces.append(piece)
-            self._buffered += len(piece)
-            self.written += len(piece)
-        if self._buffered >= FLUSH_BYTES:
-            await self.flush()
-
-    async def flush(self) -> None:
-        pieces, self._pieces, self._buffered = self._pieces, [], 0
-        if pieces:
-            await asyncio.to_thread(self._send, pieces)
 
     def _send(self, pieces: Sequence[bytes]) -> None:
         assert self._upload is not None
@@ -189,6 +173,6 @@ class S3OutputWriter:
             raise OSError(exc.reason) from exc
 
     def discard(self) -> None:
-        self._pieces = []
+        self._drop_buffer()
         if self._upload is not None:
             self._upload.abort()
