@@ -34,6 +34,20 @@ class ModelDataError(Exception):
     pass
 
 
+@contextlib.contextmanager
+def copy_errors(url: str) -> Iterator[None]:
+    """What copying model data into the cache can raise, as the ModelDataError naming its URL (local
+    files and S3 objects alike)."""
+    try:
+        yield
+    except LimitExceeded as exc:
+        raise ModelDataError(f"Model data at {url} {exc}.") from exc
+    except TreeRefused as exc:
+        raise ModelDataError(f"Refusing model data at {url}: {exc}.") from exc
+    except OSError as exc:
+        raise ModelDataError(f"Could not copy model data at {url}: {exc}") from exc
+
+
 def local_path(url: str) -> Path:
     if url.startswith("s3://"):
         raise ModelDataError(
@@ -159,7 +173,8 @@ class ModelCache:
             raise ModelDataError(f"Could not find model data at {url}.")
         try:
             if stat.S_ISDIR(st.st_mode):
-                return self._from_directory(url, real)
+                with copy_errors(url):
+                    return self._from_directory(url, real)
             if not stat.S_ISREG(st.st_mode):
                 raise ModelDataError(
                     f"Refusing model data at {url}: it is {kind_of(st.st_mode)}; only a gzip compressed tar"
@@ -169,15 +184,10 @@ class ModelCache:
                 raise ModelDataError(
                     f"Model data at {url} must be a gzip compressed tar archive (.tar.gz) or a directory."
                 )
-            return self._from_tarball(url, real, st.st_size)
-        except LimitExceeded as exc:
-            raise ModelDataError(f"Model data at {url} {exc}.") from exc
-        except TreeRefused as exc:
-            raise ModelDataError(f"Refusing model data at {url}: {exc}.") from exc
+            with copy_errors(url):
+                return self._from_tarball(url, real, st.st_size)
         except PathRefused as exc:
             raise ModelDataError(f"Refusing model data at {url}: {exc}") from exc
-        except OSError as exc:
-            raise ModelDataError(f"Could not copy model data at {url}: {exc}") from exc
 
     def pin_existing(self, name: str) -> Path | None:
         """Pin an entry that is already in the cache (the one running containers mount, found again

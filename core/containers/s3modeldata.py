@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inferpipe.core.containers.archive import HEADER_ALLOWANCE, extract
-from inferpipe.core.containers.modeldata import ModelCache, ModelDataError
-from inferpipe.core.containers.modeltree import LimitExceeded, TreeRefused, TreeWriter, gib
+from inferpipe.core.containers.modeldata import ModelCache, ModelDataError, copy_errors
+from inferpipe.core.containers.modeltree import LimitExceeded, TreeWriter, gib
 from inferpipe.core.s3.errors import S3Error
 from inferpipe.core.s3.objects import ObjectInfo, S3Objects
 from inferpipe.core.s3.uri import S3Uri, S3UriError, parse_s3_uri
@@ -51,21 +51,16 @@ def materialize_s3(
     cache: ModelCache, objects: S3Objects, source: S3ModelData, progress: DownloadProgress | None = None
 ) -> Path:
     """``progress(uri, received, total)`` hears a large object's download every PROGRESS_STEP bytes."""
-    try:
-        uri = parse_s3_uri(source.uri)
-        if source.data_type == "S3Prefix":
-            return _from_prefix(cache, objects, source, uri, progress)
-        return _from_object(cache, objects, source, uri, progress)
-    except S3UriError as exc:
-        raise ModelDataError(f"Could not read model data at {source.uri}: {exc}") from exc
-    except S3Error as exc:
-        raise ModelDataError(exc.reason) from exc
-    except LimitExceeded as exc:
-        raise ModelDataError(f"Model data at {source.uri} {exc}.") from exc
-    except TreeRefused as exc:
-        raise ModelDataError(f"Refusing model data at {source.uri}: {exc}.") from exc
-    except OSError as exc:
-        raise ModelDataError(f"Could not copy model data at {source.uri}: {exc}") from exc
+    with copy_errors(source.uri):
+        try:
+            uri = parse_s3_uri(source.uri)
+            if source.data_type == "S3Prefix":
+                return _from_prefix(cache, objects, source, uri, progress)
+            return _from_object(cache, objects, source, uri, progress)
+        except S3UriError as exc:
+            raise ModelDataError(f"Could not read model data at {source.uri}: {exc}") from exc
+        except S3Error as exc:
+            raise ModelDataError(exc.reason) from exc
 
 
 def _from_object(
