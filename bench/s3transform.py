@@ -94,7 +94,7 @@ def measure(quick: bool, log: Any) -> dict[str, Any]:
 
     size = QUICK_BYTES if quick else FULL_BYTES
     work = Path(tempfile.mkdtemp(prefix="inferpipe-bench-s3-"))
-    with moto_s3() as s3:
+    with moto_s3(in_memory=True) as s3:
         daemon = make_daemon(prefix="inferpipe-bench-s3-", **s3.daemon_env(), INFERPIPE_ALLOWED_ROOTS=str(work))
         try:
             daemon.start(wait=30)

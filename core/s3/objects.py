@@ -4,7 +4,9 @@ these in a worker thread (`asyncio.to_thread`) and the event loop never waits on
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -15,6 +17,10 @@ from .uri import S3Uri
 
 CHUNK = 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3 refuses smaller parts (except the last)
+# Parts uploading while the next one fills. One at a time made a transform job S3 -> S3 wait on
+# every part's round trip (0.64x the same job file -> file in bench s3transform, 128 MiB); memory
+# stays bounded at the part being filled plus these.
+PARTS_IN_FLIGHT = 2
 Progress = Callable[[int], None]  # called with the bytes received so far
 
 
@@ -165,17 +171,23 @@ class ObjectReader:
 
 
 class MultipartWriter:
-    """A streaming upload: `write` buffers at most one part, each full part is uploaded as it fills.
-    The object appears only on `complete`; `abort` (or leaving the `with` block on an exception)
-    discards every part. An object smaller than one part is sent with one PUT instead."""
+    """A streaming upload: `write` buffers one part, and each full part uploads in the background
+    (at most PARTS_IN_FLIGHT at once; `write` waits for room), so the caller keeps producing while S3
+    receives. A failed part raises from a later `write` or from `complete`. The object appears only
+    on `complete`; `abort` (or leaving the `with` block on an exception) discards every part. An
+    object smaller than one part is sent with one PUT instead."""
 
-    def __init__(self, objects: S3Objects, uri: S3Uri) -> None:
+    def __init__(self, objects: S3Objects, uri: S3Uri, parts_in_flight: int = PARTS_IN_FLIGHT) -> None:
         self._objects = objects
         self._client = objects.client
         self.uri = uri
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._in_flight: deque[Future[dict[str, Any]]] = deque()
+        self._max_in_flight = max(1, parts_in_flight)
+        self._pool: ThreadPoolExecutor | None = None
+        self._next_part = 1
         self.bytes_written = 0
         self._closed = False
 
@@ -206,10 +218,28 @@ class MultipartWriter:
 
     def _upload_part(self, data: bytes) -> None:
         if self._upload_id is None:
+            # in the caller's thread: a missing bucket or a denied key fails the first write itself
             self._upload_id = self._call("create_multipart_upload")["UploadId"]
-        number = len(self._parts) + 1
-        response = self._call("upload_part", UploadId=self._upload_id, PartNumber=number, Body=data)
-        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        while len(self._in_flight) >= self._max_in_flight:
+            self._parts.append(self._in_flight.popleft().result())
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="s3-part")
+        number, self._next_part = self._next_part, self._next_part + 1
+        self._in_flight.append(self._pool.submit(self._send_part, self._upload_id, number, data))
+
+    def _send_part(self, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        response = self._call("upload_part", UploadId=upload_id, PartNumber=number, Body=data)
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def _drain(self) -> None:
+        """Wait for every part in flight, in order; the first failure raises."""
+        while self._in_flight:
+            self._parts.append(self._in_flight.popleft().result())
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def complete(self) -> None:
         if self._closed:
@@ -220,20 +250,25 @@ class MultipartWriter:
             else:
                 if self._buffer:
                     self._upload_part(bytes(self._buffer))
+                self._drain()
                 self._call(
                     "complete_multipart_upload", UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
                 )
         except BaseException:
             self.abort()
             raise
+        self._stop_pool()
         self._buffer.clear()
         self._closed = True
 
     def abort(self) -> None:
         """Discard what was uploaded. Best effort: an abort that fails leaves parts S3's lifecycle
-        rules clean up, and must not hide the error that caused it."""
+        rules clean up, and must not hide the error that caused it. Parts still uploading finish
+        first, so none lands after the abort."""
         self._closed = True
         self._buffer.clear()
+        self._in_flight.clear()
+        self._stop_pool()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             with contextlib.suppress(ClientError, BotoCoreError):
