@@ -179,6 +179,20 @@ def test_traceparent_reaches_every_container_and_spans_reach_the_otlp_receiver(e
         assert set(by_name) == {"container-1", "container-2"}
         assert by_name["container-2"].status_code == ERROR
         assert by_name["container-2"].attributes["http.response.status_code"] == 500
+
+        # a caller that did not sample its trace: the containers hear so, and nothing is exported
+        unsampled = "ab" * 16
+        quiet = d.raw_invoke(name, b"hi", {"Content-Type": "text/csv", "traceparent": f"00-{unsampled}-{'cd' * 8}-00"})
+        assert quiet.status_code == 200
+        heard = stats(ports["container-3"][0])["last_headers"]["traceparent"]
+        assert heard.startswith(f"00-{unsampled}-") and heard.endswith("-00")
+        # spans leave in order: once a later request's spans are in, the unsampled one's would be too
+        later = d.raw_invoke(name, b"hi", {"Content-Type": "text/csv"})
+        later_trace = stats(ports["container-1"][0])["last_headers"]["traceparent"].split("-")[1]
+        assert later.status_code == 200
+        received = otlp.wait_for(len(deadline_spans) + 4)
+        assert any(s.trace_id == later_trace for s in received)
+        assert not [s for s in received if s.trace_id == unsampled]
         assert all(ct == "application/x-protobuf" for ct in otlp.content_types)
     finally:
         cleanup(d)
