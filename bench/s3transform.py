@@ -86,6 +86,27 @@ def _run_job(sm: Any, raw: Any, name: str, model: str, source: str, output: str)
         time.sleep(0.25)
 
 
+def server_copy(s3: Any, source: str, target: str) -> tuple[float, float]:
+    """The S3 server alone, through the daemon's own S3 code (core/s3) and keys: stream the input
+    object through GET into a multipart upload and complete it. Returns (whole copy seconds,
+    CompleteMultipartUpload seconds): what any S3 -> S3 job must at least wait for on this server.
+    moto's CompleteMultipartUpload joins the parts in Python, so it grows with the object."""
+    from inferpipe.core.s3.objects import S3Objects
+    from inferpipe.core.s3.uri import parse_s3_uri
+
+    objects = S3Objects(s3.client(keys=s3.daemon))
+    t0 = time.monotonic()
+    _, chunks = objects.iter_object(parse_s3_uri(source))
+    writer = objects.writer(parse_s3_uri(target))
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.write(b"")
+    t1 = time.monotonic()
+    writer.complete()
+    t2 = time.monotonic()
+    return t2 - t0, t2 - t1
+
+
 def measure(quick: bool, log: Any) -> dict[str, Any]:
     """Both jobs on one daemon and one input; throughput is input bytes over the job's own elapsed time
     (InferpipeProgress.ElapsedSeconds: from its first file to its last, fleet start-up excluded), and
@@ -135,6 +156,8 @@ def measure(quick: bool, log: Any) -> dict[str, Any]:
             out_size = s3.client().head_object(Bucket="bench-out", Key="results/rows.csv.out")["ContentLength"]
             if out_size != (work / "out" / "rows.csv.out").stat().st_size:
                 raise RuntimeError(f"S3 output is {out_size} bytes, the file output a different size")
+            log("  the S3 server alone: GET -> multipart upload of the same input")
+            copy_s, complete_s = server_copy(s3, "s3://bench-in/data/rows.csv", "s3://bench-out/copy/rows.csv")
         finally:
             cleanup(daemon)
             shutil.rmtree(work, ignore_errors=True)
@@ -150,4 +173,11 @@ def measure(quick: bool, log: Any) -> dict[str, Any]:
         "daemon_peak_rss_s3_job_mib": rnd(peak / 1024, 1) if peak else None,
         "daemon_peak_rss_file_job_mib": rnd(file_peak / 1024, 1) if file_peak else None,
         "peak_is_job_only": 1 if reset else 0,
+        "server_copy_s": rnd(copy_s, 3),
+        "server_complete_s": rnd(complete_s, 3),
+        "file_job_s": rnd(file_s, 3),
+        "s3_job_s": rnd(s3_s, 3),
+        # the ratio an S3 -> S3 job could reach if everything but the final CompleteMultipartUpload
+        # overlapped the file -> file job's own time
+        "ratio_bound_by_server": rnd(ratio(file_s, file_s + complete_s), 3),
     }

@@ -1007,6 +1007,18 @@ def section_s3transform(ctx: Ctx) -> SectionResult:
             fmt_ratio(ratio(r["daemon_peak_rss_s3_job_mib"], r["daemon_peak_rss_file_job_mib"])),
         )
     )
+    out.rows.append(
+        Row(
+            "the S3 server alone: GET → multipart upload of the input (s; of it CompleteMultipartUpload)",
+            f"{fmt(r['server_copy_s'], 2)} ({fmt(r['server_complete_s'], 2)})",
+        )
+    )
+    out.rows.append(
+        Row(
+            "best ratio this S3 server allows: file → file s / (that + its CompleteMultipartUpload s)",
+            fmt_ratio(r["ratio_bound_by_server"]),
+        )
+    )
     return out
 
 
