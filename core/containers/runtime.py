@@ -134,6 +134,9 @@ class Runtime(Protocol):
     def dead_containers(self) -> set[str]: ...
 
 
+HOME_TAG = 6  # hex digits of the home's id in container names
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)
 
@@ -224,7 +227,8 @@ class DockerRuntime:
         limits: ContainerLimits | None = None,
     ) -> InstanceHandle:
         handle = InstanceHandle(owner_kind, owner, variant, generation, index, pod_id="")
-        base = _slug(f"inferpipe-{owner}-{variant}-g{generation}-i{index}")
+        # Docker names are per engine: the home's tag lets two homes serve endpoints of one name
+        base = _slug(f"inferpipe-{self.home_id[:HOME_TAG]}-{owner}-{variant}-g{generation}-i{index}")
         n = len(model.containers)
         ports = [FIRST_PORT + i for i in range(n)]
         hosts = {c.hostname: "127.0.0.1" for c in model.containers}

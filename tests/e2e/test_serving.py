@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import container_ports, deploy, echo_containers, stats, teardown, unique
-from support import wait_endpoint
+from support import cleanup, make_daemon, wait_endpoint
 
 
 def _invoke(rt, name, body=b"x", **kw):  # noqa: ANN001, ANN202
@@ -286,3 +286,21 @@ def test_boto3_waiters_and_cli(sm, rt, echo_image, daemon):  # noqa: ANN001
     sm.delete_endpoint(EndpointName=name)
     sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert not daemon.containers_of(name)
+
+
+def test_two_homes_serve_endpoints_of_the_same_name_at_once(sm, echo_image, daemon):  # noqa: ANN001
+    other = make_daemon(prefix="inferpipe-e2e-home2-")
+    other.start()
+    name = unique("twohomes")
+    try:
+        sm2 = other.client("sagemaker")
+        for client in (sm, sm2):
+            deploy(client, name, echo_containers(echo_image, 2))
+        for handle in (daemon, other):
+            assert handle.raw_invoke(name, b"a,b", {"Content-Type": "text/csv"}).status_code == 200
+        teardown(sm2, name)
+        # deleting it in one home leaves the other's serving
+        assert daemon.raw_invoke(name, b"a,b", {"Content-Type": "text/csv"}).status_code == 200
+    finally:
+        teardown(sm, name)
+        cleanup(other)
