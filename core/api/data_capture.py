@@ -15,8 +15,6 @@ def check_data_capture(config: Any, c: Checker, host_paths: HostPathPolicy | Non
     if not isinstance(config, dict) or not isinstance(config.get("DestinationS3Uri"), str):
         return  # shapes.py reports a missing or mistyped member
     try:
-        destination(
-            config["DestinationS3Uri"], "DataCaptureConfig.DestinationS3Uri", host_paths or default_policy()
-        )
+        destination(config["DestinationS3Uri"], "DataCaptureConfig.DestinationS3Uri", host_paths or default_policy())
     except DestinationRefused as exc:
         c.rule(str(exc))

@@ -150,8 +150,11 @@ class Metrics:
             if bucket_start + BUCKET_SECONDS <= start or bucket_start >= end:
                 continue  # 10 s granularity: a bucket counts for every period it overlaps
             for (m, e, v, c), stat in bucket.items():
-                if m == metric and e == endpoint and (variant is None or v == variant) and (
-                    container is None or c == container
+                if (
+                    m == metric
+                    and e == endpoint
+                    and (variant is None or v == variant)
+                    and (container is None or c == container)
                 ):
                     acc.merge(stat)
         if acc.count == 0:

@@ -190,6 +190,7 @@ class Router:
                 " runs its containers as a Serial pipeline."
             )
         variant = route.pick_variant(inv.target_variant, self.settings)
+
         # An instance that refuses the connection before container 1 saw the request is taken out
         # of rotation and the request goes to another one: nothing was processed, so it is safe.
         async def on_some_instance(_n: int) -> InvocationResult:
@@ -301,7 +302,12 @@ class Router:
         images: dict[str, str] = {}
         if inv.trace_key is not None:
             step = StepTrace(
-                inv.endpoint, variant, instance.instance_id, route.mode, ctx.trace_id, inv.inference_id,
+                inv.endpoint,
+                variant,
+                instance.instance_id,
+                route.mode,
+                ctx.trace_id,
+                inv.inference_id,
                 self.settings.trace_preview_bytes,
             )
             images = {c.hostname: c.image for c in fleet.variant.model.containers}

@@ -84,9 +84,7 @@ def test_container_reads_s3_with_the_daemons_endpoint_and_credentials(
         teardown(sm, name)
 
 
-def test_without_the_opt_in_containers_get_no_aws_credentials(
-    daemon: DaemonHandle, sm: Any, echo_image: str
-) -> None:
+def test_without_the_opt_in_containers_get_no_aws_credentials(daemon: DaemonHandle, sm: Any, echo_image: str) -> None:
     name = unique("nos3")
     try:
         deploy(sm, name, echo_containers(echo_image, 1))

@@ -128,6 +128,7 @@ def test_sampling_captures_its_share(sm, rt, echo_image, tmp_path):  # noqa: ANN
     dest = tmp_path / "capture"
     deploy_capturing(sm, name, echo_image, 1, capture_config(dest, pct=30, mode="Input"))
     try:
+
         def call(i: int) -> int:
             r = rt.invoke_endpoint(EndpointName=name, Body=f"{i}".encode(), ContentType="text/csv")
             r["Body"].read()

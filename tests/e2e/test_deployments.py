@@ -155,7 +155,9 @@ def test_all_at_once_canary_and_linear_updates_lose_no_request(sm, daemon, blue_
         # CANARY green -> blue: 25% during the canary bake
         sm.update_endpoint(
             # a bake long enough that 200 requests on a loaded machine all land inside it
-            EndpointName=name, EndpointConfigName=f"{name}-blue", DeploymentConfig=policy("CANARY", 15, 25)
+            EndpointName=name,
+            EndpointConfigName=f"{name}-blue",
+            DeploymentConfig=policy("CANARY", 15, 25),
         )
         desc = wait_phase(daemon, name, "Baking", "1/2")
         assert desc["EndpointStatus"] == "Updating"

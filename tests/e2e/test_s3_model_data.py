@@ -79,11 +79,7 @@ def test_model_data_from_s3_is_laid_out_as_on_aws(
     tarball = _tarball({"weights.txt": b"w1", "sub/vocab.txt": b"v1"})
     if form in ("ModelDataUrl", "S3Object-Gzip"):
         uri = s3_server.put(f"s3://{bucket}/{run}/model.tar.gz", tarball)
-        data: dict[str, Any] = (
-            {"ModelDataUrl": uri}
-            if form == "ModelDataUrl"
-            else _source(uri, "S3Object", "Gzip")
-        )
+        data: dict[str, Any] = {"ModelDataUrl": uri} if form == "ModelDataUrl" else _source(uri, "S3Object", "Gzip")
         expected = {"weights.txt": "w1", "sub/vocab.txt": "v1"}
     elif form == "S3Prefix":
         for key, body in {"a.txt": b"A", "deep/er/b.txt": b"B"}.items():

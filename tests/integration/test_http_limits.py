@@ -240,7 +240,8 @@ def test_an_oversize_chunked_control_plane_body_is_refused_while_streaming(daemo
 
 
 def test_boto3_sees_a_validation_exception_for_an_oversize_request_and_nothing_is_created(
-    sm, daemon: DaemonHandle  # noqa: ANN001
+    sm,
+    daemon: DaemonHandle,  # noqa: ANN001
 ) -> None:
     with pytest.raises(ClientError) as err:
         sm.create_model(
@@ -265,9 +266,7 @@ def test_the_control_plane_limit_is_a_setting(limited) -> None:  # noqa: ANN001
 
 def test_an_oversize_runtime_body_is_refused_from_its_content_length(daemon: DaemonHandle) -> None:
     with connect(daemon) as s:
-        s.sendall(
-            b"POST /endpoints/any/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6291457\r\n\r\n"
-        )
+        s.sendall(b"POST /endpoints/any/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6291457\r\n\r\n")
         status, headers, body = read_response(s)
     assert status == 400
     assert headers["x-amzn-errortype"] == "ValidationError"

@@ -116,8 +116,10 @@ class EngineHost:
 
     def wait_phase(self, endpoint: str, phase: str, step: str | None = None) -> None:
         self.until(
-            lambda: self.engine.deployments.live.get(endpoint, {}).get("Phase") == phase
-            and (step is None or self.engine.deployments.live[endpoint].get("Step") == step),
+            lambda: (
+                self.engine.deployments.live.get(endpoint, {}).get("Phase") == phase
+                and (step is None or self.engine.deployments.live[endpoint].get("Step") == step)
+            ),
             f"{endpoint} in {phase} {step or ''}",
         )
 

@@ -23,8 +23,14 @@ CSV = Encodings(csv=frozenset({"text/csv"}), json=frozenset({"application/json"}
 
 def event(i: int = 0, t: float = T, body: bytes = b"1,2,3", **kw: object) -> CaptureEvent:
     args: dict[str, object] = dict(
-        endpoint="ep", variant="AllTraffic", input_body=body, input_type="text/csv",
-        output_body=b'{"p": 0.5}', output_type="application/json", inference_id=f"inf-{i}", time=t,
+        endpoint="ep",
+        variant="AllTraffic",
+        input_body=body,
+        input_type="text/csv",
+        output_body=b'{"p": 0.5}',
+        output_type="application/json",
+        inference_id=f"inf-{i}",
+        time=t,
     )
     args.update(kw)
     return CaptureEvent(**args)  # type: ignore[arg-type]

@@ -130,8 +130,7 @@ def test_help_piped_is_not_cut() -> None:
     ).stdout
     assert "Shorthand name=V,model=M,instances=N,weight=W,instance-type=T (repeatable)." in out
     example = (
-        "--production-variants "
-        "VariantName=AllTraffic,ModelName=churn,InitialInstanceCount=2,InstanceType=ml.m5.large"
+        "--production-variants VariantName=AllTraffic,ModelName=churn,InitialInstanceCount=2,InstanceType=ml.m5.large"
     )
     assert example in out
     assert "…" not in out

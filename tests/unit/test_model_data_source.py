@@ -43,7 +43,12 @@ def test_accepted_forms_become_typed_specs() -> None:
             "cannot both be specified",
         ),
         (
-            {"S3Uri": "s3://b-1/m/", "S3DataType": "S3Prefix", "CompressionType": "None", "ManifestS3Uri": "s3://b-1/x"},
+            {
+                "S3Uri": "s3://b-1/m/",
+                "S3DataType": "S3Prefix",
+                "CompressionType": "None",
+                "ManifestS3Uri": "s3://b-1/x",
+            },
             {},
             "ManifestS3Uri",
         ),
