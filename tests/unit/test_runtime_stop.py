@@ -1,6 +1,7 @@
 """The Docker runtime's stop sequence, against a recording stand-in for the Engine API: SIGTERM to
 every chain container of every instance first, one grace period, then removal (SIGKILL for those
-that ignored SIGTERM), holders once the wait is over (at once when nothing is in flight). The e2e test test_stopping.py checks the same on real Docker."""
+that ignored SIGTERM), holders once that wait is over (at once when nothing is in flight). The e2e
+test test_stopping.py checks the same on real Docker."""
 
 from __future__ import annotations
 
