@@ -44,7 +44,7 @@ from inferpipe.core.s3.objects import S3Objects
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 READ_GROUP_ITEMS = 256  # mini-batches fetched per worker-thread hop
-READ_GROUP_BYTES = 4 * 1024 * 1024
+READ_GROUP_BYTES = 1024 * 1024
 RETRY_BACKOFF = 0.25
 
 
