@@ -17,10 +17,12 @@ def fix_mmap_threshold(threshold: int) -> bool:
     """Make every allocation of ``threshold`` bytes or more a mapping of its own, unmapped on free.
 
     glibc starts at 128 KiB but raises the threshold to the size of each mapped block freed, so
-    after the first mini-batch the MiB-sized buffers of a transform come from the heap arenas
-    instead (one per worker thread that read or wrote them), which keep what is freed: the
-    daemon's peak RSS then grew by a third from a 12 MB to a 240 MB job. Fixed, it stayed within a
-    fifth, at no cost measurable in the transform bench. 0 leaves glibc's own, rising threshold.
+    after the first mini-batch the MiB-sized buffers of a transform come from the heap, which
+    fragments: the daemon's peak RSS grew by about a third from a 12 MB to a 240 MB job. Fixed at
+    128 KiB it grew by a sixth, but every large buffer then costs fresh page faults: the daemon's
+    CPU for a 120 MB transform went from 0.6 to 1.0 s, and for a 5 MiB endpoint request from 33 to
+    83 ms. So it is opt-in (INFERPIPE_MALLOC_MMAP_THRESHOLD), for hosts that run long transforms and
+    care more about memory than CPU; 0 (the default) leaves glibc's own threshold.
     Returns whether the threshold was set (False on a C library without mallopt)."""
     if threshold <= 0:
         return False

@@ -48,9 +48,10 @@ print(rss() - before)
 
 
 def test_the_setting_is_read_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INFERPIPE_MALLOC_MMAP_THRESHOLD", raising=False)
+    assert Settings.from_env().malloc_mmap_threshold == 0, "off unless asked for: it costs CPU"
+    monkeypatch.setenv("INFERPIPE_MALLOC_MMAP_THRESHOLD", "131072")
     assert Settings.from_env().malloc_mmap_threshold == 128 * 1024
-    monkeypatch.setenv("INFERPIPE_MALLOC_MMAP_THRESHOLD", "0")
-    assert Settings.from_env().malloc_mmap_threshold == 0
     monkeypatch.setenv("INFERPIPE_MALLOC_MMAP_THRESHOLD", str(64 << 20))
     with pytest.raises(ConfigError, match="INFERPIPE_MALLOC_MMAP_THRESHOLD"):
         Settings.from_env()
