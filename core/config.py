@@ -137,6 +137,8 @@ class Settings:
     trace_keep: int = 100
     # logs of stopped containers kept on disk (containers/log_archive.py); 0 keeps none
     retained_log_bytes: int = 64 * MiB
+    # allocations at least this large are mapped on their own and unmapped on free (memory.py); 0: glibc's
+    malloc_mmap_threshold: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -185,6 +187,9 @@ class Settings:
             retained_log_bytes=0
             if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
             else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
+            malloc_mmap_threshold=env_int(
+                "INFERPIPE_MALLOC_MMAP_THRESHOLD", 0, minimum=0, maximum=32 * MiB  # glibc's maximum
+            ),
         )
 
     @property

@@ -25,6 +25,7 @@ from inferpipe.core.containers.runtime import DockerRuntime
 from inferpipe.core.daemon_identity import DaemonIdentity
 from inferpipe.core.engine import build_engine
 from inferpipe.core.home import DAEMON_UMASK, HomeProblem, ensure_home, home_problem, secure_home
+from inferpipe.core.memory import fix_mmap_threshold
 from inferpipe.core.store import StateUnusable
 
 log = logging.getLogger("inferpipe.daemon")
@@ -148,6 +149,7 @@ def main() -> int:
         log.error("%s", exc)
         return 2
     os.umask(DAEMON_UMASK)
+    fix_mmap_threshold(settings.malloc_mmap_threshold)  # before any large buffer exists
     try:
         ensure_home(settings)
         daemon_log.configure(settings)

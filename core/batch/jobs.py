@@ -414,7 +414,8 @@ class TransformManager:
             name = job.spec.name
             if fleet is not None:
                 try:
-                    await self.launcher.stop(fleet, min(STOP_TIMEOUT, self.launcher.stop_grace))
+                    # every worker has ended, so no request is in flight: the holders may go at once
+                    await self.launcher.stop(fleet, min(STOP_TIMEOUT, self.launcher.stop_grace), idle=True)
                 except Exception:  # noqa: BLE001 - carry on: the label scan below catches what is left
                     log.exception("transform job %s: stopping its instances failed", name)
             await self._remove_leftovers(name)

@@ -27,9 +27,11 @@ from inferpipe.core.batch.records import (
     RecordTooLargeError,
     ResponseSplitError,
     assemble,
+    assembled,
     iter_batches,
     iter_line_batches,
     iter_records,
+    iter_single_lines,
     split_response_records,
 )
 from inferpipe.core.batch.s3data import S3OutputWriter, open_object
@@ -42,7 +44,7 @@ from inferpipe.core.s3.objects import S3Objects
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 READ_GROUP_ITEMS = 256  # mini-batches fetched per worker-thread hop
-READ_GROUP_BYTES = 4 * 1024 * 1024
+READ_GROUP_BYTES = 1024 * 1024
 RETRY_BACKOFF = 0.25
 
 
@@ -96,6 +98,7 @@ class BatchReader:
         self._batches: Iterator[Batch] | None = None
         self._originals: deque[bytes] = deque()
         self._closed = False
+        self._bulk = False  # batches straight from the file, counted as they are taken
 
     @property
     def bytes_read(self) -> int:
@@ -118,17 +121,15 @@ class BatchReader:
             raise FileFailed(f"{self.file.relative}: cannot open the input file: {exc.strerror or exc}") from exc
         self._stream = stream
         strategy = SINGLE_RECORD if s.split_type == "None" else s.strategy
-        if strategy == MULTI_RECORD and s.split_type == "Line" and s.data_processing.is_default:
-            self._batches = self._counted(iter_line_batches(stream, limit))
+        if s.split_type == "Line" and s.data_processing.is_default:
+            # records that pass through untouched: cut in bulk (MultiRecord) or one generator per
+            # request (SingleRecord), counted in ``take`` rather than one generator more per record
+            lines = iter_line_batches if strategy == MULTI_RECORD else iter_single_lines
+            self._batches = lines(stream, limit)
+            self._bulk = True
             return
         records = self._filtered(iter_records(stream, s.split_type))
         self._batches = iter_batches(records, strategy, limit, split_type=s.split_type)
-
-    def _counted(self, batches: Iterator[Batch]) -> Iterator[Batch]:
-        for batch in batches:
-            self.records_read += batch.count
-            self.consumed += len(batch.payload)
-            yield batch
 
     def _filtered(self, records: Iterator[bytes]) -> Iterator[bytes]:
         dp = self.settings.data_processing
@@ -149,6 +150,9 @@ class BatchReader:
             size = 0
             try:
                 for batch in self._batches:
+                    if self._bulk:
+                        self.records_read += batch.count
+                        self.consumed += len(batch.payload)
                     originals = None
                     if self.settings.data_processing.joins_input:
                         originals = [self._originals.popleft() for _ in range(batch.count)]
@@ -302,7 +306,7 @@ def output_pieces(work: Work, body: bytes, content_type: str | None, s: BatchSet
     output per record, joined with its input and filtered, then assembled."""
     dp = s.data_processing
     if dp.is_default:
-        return list(assemble([body], s.assemble_with))
+        return assembled(body, s.assemble_with)
     outputs = split_response_records(body, work.count, content_type or s.accept)
     originals = work.originals or [b""] * work.count
     processed = [
@@ -372,7 +376,8 @@ class FileTransform:
                 await asyncio.to_thread(self.writer.open)
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
-            reading = loop.create_task(asyncio.to_thread(self.reader.take))
+            # the first request waits only for its own mini-batch, not for a whole group of them
+            reading = loop.create_task(asyncio.to_thread(self.reader.take, 1))
             while True:
                 while len(window) < limit:
                     if not ready:

@@ -430,6 +430,67 @@ def iter_line_batches(stream: BinaryIO, max_payload_bytes: int) -> Iterator[Batc
         first += count
 
 
+def iter_single_lines(stream: BinaryIO, max_payload_bytes: int) -> Iterator[Batch]:
+    """SingleRecord batches of a SplitType Line stream: one request per line, in one generator.
+
+    The same batches as ``iter_batches(iter_records(stream, "Line"), "SingleRecord", max_payload_bytes,
+    split_type="Line")``: each line is a request, so the stack of generators that path puts under
+    every record (lines, records, batches) is most of the daemon's own work per request. Only for
+    records that pass through untouched (no DataProcessing). Raises RecordTooLargeError while iterating.
+    """
+    if max_payload_bytes < 0:
+        raise ValueError(f"max_payload_bytes must be >= 0, got {max_payload_bytes}")
+    limit = max_payload_bytes
+    index = 0
+    pending: list[bytes] = []  # the start of a line that runs on into the next chunk
+    size = 0
+    while chunk := stream.read(READ_CHUNK_SIZE):
+        start = 0
+        while (newline := chunk.find(b"\n", start)) != -1:
+            line = chunk[start : newline + 1]
+            if pending:
+                pending.append(line)
+                line = b"".join(pending)
+                pending, size = [], 0
+            if limit and len(line) > limit:
+                raise RecordTooLargeError(index + 1, len(line), limit)
+            yield Batch(line, index, 1)
+            index += 1
+            start = newline + 1
+        if start < len(chunk):
+            pending.append(chunk[start:])
+            size += len(chunk) - start
+            if limit and size > limit:  # already longer than any request may be: stop reading it
+                raise RecordTooLargeError(index + 1, size + _rest_of_line(stream), limit)
+    if pending:
+        line = b"".join(pending)
+        if limit and len(line) > limit:
+            raise RecordTooLargeError(index + 1, len(line), limit)
+        yield Batch(line, index, 1)
+
+
+def _rest_of_line(stream: BinaryIO) -> int:
+    """How many more bytes the current line has, read on without keeping them."""
+    size = 0
+    while chunk := stream.read(MAX_READ_SIZE):
+        newline = chunk.find(b"\n")
+        if newline != -1:
+            return size + newline + 1
+        size += len(chunk)
+    return size
+
+
+def assembled(body: bytes, assemble_with: str | None) -> list[bytes]:
+    """What one response adds to the output: ``list(assemble([body], assemble_with))`` without the
+    generator, for the path that writes each response as it is."""
+    if assemble_with not in (None, ASSEMBLE_NONE, ASSEMBLE_LINE):
+        raise ValueError(f"AssembleWith must be None or Line, got {assemble_with!r}")
+    pieces = [body] if body else []
+    if assemble_with == ASSEMBLE_LINE and not body.endswith(b"\n"):
+        pieces.append(b"\n")
+    return pieces
+
+
 def _read_all(stream: BinaryIO) -> bytes:
     parts: list[bytes] = []
     while chunk := stream.read(MAX_READ_SIZE):

@@ -27,6 +27,7 @@ from inferpipe.core.timing import Timing
 log = logging.getLogger("inferpipe.fleet")
 
 PING_TIMEOUT = 2.0
+FIRST_PING_DELAY = 0.01  # seconds before the second health ping; doubles up to Timing.ping_interval
 
 
 class FleetStartError(Exception):
@@ -285,16 +286,24 @@ class FleetLauncher:
         deadline = clock.monotonic() + timeout
         pending = {c.hostname: c for c in handle.containers}
         session = await self.session()
+        # Most servers answer within a few tens of milliseconds of their start: the first pings come
+        # soon after, then back off to the ping interval, so a quick container is not kept waiting a
+        # whole interval (a transform job's wall time pays that on every run).
+        delay = min(FIRST_PING_DELAY, self.timing.ping_interval)
         while pending:
-            for hostname, cont in list(pending.items()):
+            conts = list(pending.items())
+            answers = await asyncio.gather(*(self.ping(session, cont.url) for _, cont in conts))
+            for (hostname, cont), ok in zip(conts, answers, strict=True):
+                if ok:
+                    del pending[hostname]
+                    continue
+                # only a container that did not answer is looked at: one engine call less per poll
                 status = await asyncio.to_thread(self.runtime.status, cont.container_id)
                 if not status.running:
                     raise FleetStartError(
                         f"Container {hostname} of production variant {fleet.variant.name} exited during start-up"
                         f" with code {status.exit_code}. Log tail: {status.log_tail.strip()[-600:]}"
                     )
-                if await self.ping(session, cont.url):
-                    del pending[hostname]
             if not pending:
                 return
             if clock.monotonic() > deadline:
@@ -306,7 +315,8 @@ class FleetLauncher:
                     f"The container(s) {', '.join(pending)} for production variant {fleet.variant.name} did not pass"
                     f" the ping health check within {timeout} s. " + "; ".join(tails)
                 )
-            await asyncio.sleep(self.timing.ping_interval)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.timing.ping_interval)
 
     @staticmethod
     async def ping(session: aiohttp.ClientSession, url: str) -> bool:
@@ -334,26 +344,34 @@ class FleetLauncher:
 
     # Every stop goes through stop_handles: one runtime call for everything being stopped, so all
     # their containers get SIGTERM together and the grace period is spent once, not per container.
-    async def stop_handles(self, handles: list[InstanceHandle], timeout: float | None = None) -> None:
-        """Stop these instances together; timeout (SIGTERM to SIGKILL) defaults to the stop grace."""
+    async def stop_handles(
+        self, handles: list[InstanceHandle], timeout: float | None = None, *, idle: bool = False
+    ) -> None:
+        """Stop these instances together; timeout (SIGTERM to SIGKILL) defaults to the stop grace.
+        idle: nothing is in flight to them (see Runtime.stop_instances)."""
         if handles:
             grace = self.stop_grace if timeout is None else timeout
-            await asyncio.to_thread(self.runtime.stop_instances, handles, grace)
+            await asyncio.to_thread(self.runtime.stop_instances, handles, grace, idle=idle)
 
     async def stop_instances(self, instances: list[Instance], timeout: float | None = None) -> None:
         await self.stop_handles([i.handle for i in instances], timeout)
 
-    async def stop(self, fleet: Fleet, timeout: float | None = None) -> None:
-        await self.stop_fleets([fleet], timeout)
+    async def stop(self, fleet: Fleet, timeout: float | None = None, *, idle: bool = False) -> None:
+        await self.stop_fleets([fleet], timeout, idle=idle)
 
     async def stop_fleets(
-        self, fleets: list[Fleet], timeout: float | None = None, extra: list[InstanceHandle] | None = None
+        self,
+        fleets: list[Fleet],
+        timeout: float | None = None,
+        extra: list[InstanceHandle] | None = None,
+        *,
+        idle: bool = False,
     ) -> None:
         """Forget the fleets and stop all their instances, and ``extra`` handles, together."""
         handles = [i.handle for f in fleets for i in f.instances] + (extra or [])
         for fleet in fleets:
             self.forget(fleet)
-        await self.stop_handles(handles, timeout)
+        await self.stop_handles(handles, timeout, idle=idle)
         # only once their containers are gone: if stopping failed, the data stays pinned (kept, not lost)
         for fleet in fleets:
             self.release_model_data(fleet)

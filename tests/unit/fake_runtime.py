@@ -263,7 +263,7 @@ class FakeRuntime:
     def timed_logs(self, container_id: str, since: float | None, tail: int | None) -> str:
         return ""
 
-    def stop_instances(self, handles: list[InstanceHandle], timeout: float = 30) -> None:
+    def stop_instances(self, handles: list[InstanceHandle], timeout: float = 30, *, idle: bool = False) -> None:
         with self._lock:
             doomed = [self._find(h) for h in handles]
             self.stops.append(StopCall(tuple(i.label for i in doomed if i is not None), timeout))

@@ -98,7 +98,9 @@ def main():
     # PID 1 ignores SIGTERM unless it handles it: stop promptly, as SageMaker expects.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"{TAG} serving on {port}", flush=True)
-    server.serve_forever()
+    # shutdown() returns once serve_forever next looks at its flag: every 50 ms rather than the
+    # default 500, so SIGTERM stops the server in tens of milliseconds
+    server.serve_forever(poll_interval=0.05)
 
 
 if __name__ == "__main__":
