@@ -153,8 +153,18 @@ def by_hand(b: Bench, case: Case, source: Path, out: Path) -> dict[str, float]:
     try:
         for _ in range(case.instances * CHAIN):
             ids.append(
-                _docker("run", "-d", "--label", f"{HAND_LABEL}={b.run_id}", "-e", "ECHO_RAW=1",
-                        "-p", "127.0.0.1::8080", ECHO_IMAGE, "serve")  # fmt: skip
+                _docker(
+                    "run",
+                    "-d",
+                    "--label",
+                    f"{HAND_LABEL}={b.run_id}",
+                    "-e",
+                    "ECHO_RAW=1",
+                    "-p",
+                    "127.0.0.1::8080",
+                    ECHO_IMAGE,
+                    "serve",
+                )  # fmt: skip
             )
         ports = [int(_docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]) for cid in ids]
         _wait_pings(ports)

@@ -188,7 +188,10 @@ class Settings:
             if os.environ.get("INFERPIPE_RETAINED_LOG_BYTES", "").strip() == "0"
             else _size("INFERPIPE_RETAINED_LOG_BYTES", 64 * MiB) or 0,
             malloc_mmap_threshold=env_int(
-                "INFERPIPE_MALLOC_MMAP_THRESHOLD", 0, minimum=0, maximum=32 * MiB  # glibc's maximum
+                "INFERPIPE_MALLOC_MMAP_THRESHOLD",
+                0,
+                minimum=0,
+                maximum=32 * MiB,  # glibc's maximum
             ),
         )
 

@@ -429,8 +429,7 @@ def _require_supported(content_type: str | None, label: str) -> str:
     normalized = normalize_content_type(content_type)
     if normalized not in SUPPORTED_CONTENT_TYPES:
         raise DataProcessingError(
-            f"{label} must be one of {', '.join(SUPPORTED_CONTENT_TYPES)} for DataProcessing, "
-            f"got {content_type!r}"
+            f"{label} must be one of {', '.join(SUPPORTED_CONTENT_TYPES)} for DataProcessing, got {content_type!r}"
         )
     return normalized
 
@@ -467,9 +466,7 @@ def apply_input_filter(record: bytes, content_type: str | None, path: JsonPath) 
     return _filter_record(record, content_type, path, "ContentType")
 
 
-def join(
-    input_record: bytes, output_record: bytes, input_content_type: str | None, accept: str | None
-) -> bytes:
+def join(input_record: bytes, output_record: bytes, input_content_type: str | None, accept: str | None) -> bytes:
     """JoinSource=Input: combine the ORIGINAL input record with the model's output for it.
 
     The result is in the Accept format and has no line terminator.
@@ -553,9 +550,7 @@ class DataProcessing:
     def is_default(self) -> bool:
         """True when records pass through untouched, so no format restrictions apply."""
         return (
-            self.input_filter == DEFAULT_PATH
-            and self.output_filter == DEFAULT_PATH
-            and self.join_source == JOIN_NONE
+            self.input_filter == DEFAULT_PATH and self.output_filter == DEFAULT_PATH and self.join_source == JOIN_NONE
         )
 
     @cached_property
@@ -596,8 +591,7 @@ class DataProcessing:
             )
         if output_type not in SUPPORTED_CONTENT_TYPES:
             problems.append(
-                f"Accept must be one of {supported} when DataProcessing filters or joins records, "
-                f"got {accept!r}"
+                f"Accept must be one of {supported} when DataProcessing filters or joins records, got {accept!r}"
             )
 
         split = split_type or "None"
@@ -606,19 +600,14 @@ class DataProcessing:
             problems.append(f"DataProcessing works on CSV and JSON records only, not SplitType {split}")
         if CSV in (input_type, output_type):
             if split != "Line":
-                problems.append(
-                    f"SplitType must be Line when DataProcessing is used with text/csv, got {split}"
-                )
+                problems.append(f"SplitType must be Line when DataProcessing is used with text/csv, got {split}")
             if assemble != "Line":
-                problems.append(
-                    f"AssembleWith must be Line when DataProcessing is used with text/csv, got {assemble}"
-                )
+                problems.append(f"AssembleWith must be Line when DataProcessing is used with text/csv, got {assemble}")
         for label, ctype in (("InputFilter", input_type), ("OutputFilter", output_type)):
             path = paths.get(label)
             if ctype == CSV and path is not None and not path.is_index_only:
                 problems.append(
-                    f"{label} {path.expr!r}: text/csv records allow only index-based paths "
-                    "($, [i,j], [start:end])"
+                    f"{label} {path.expr!r}: text/csv records allow only index-based paths ($, [i,j], [start:end])"
                 )
         return problems
 

@@ -303,9 +303,7 @@ class TransformManager:
                 settings = await self._settings(job, fleet.instances[0], session)
                 pool = ChainPool([i.handle.containers for i in fleet.instances], settings.max_concurrent)
                 # one file per instance at a time, but each file's mini-batches go to any instance's free slot
-                workers = [
-                    loop.create_task(self._worker(job, pool, settings, queue, session)) for _ in fleet.instances
-                ]
+                workers = [loop.create_task(self._worker(job, pool, settings, queue, session)) for _ in fleet.instances]
                 await asyncio.gather(*workers)
             finally:  # on a stop or an unexpected error no worker may outlive the job
                 for w in workers:

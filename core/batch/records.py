@@ -169,8 +169,7 @@ def _iter_recordio(stream: BinaryIO) -> Iterator[bytes]:
         magic, lrecord = _RECORDIO_HEADER.unpack(header)
         if magic != RECORDIO_MAGIC:
             raise RecordFormatError(
-                f"invalid RecordIO magic 0x{magic:08x} at byte offset {offset} "
-                f"(expected 0x{RECORDIO_MAGIC:08x})",
+                f"invalid RecordIO magic 0x{magic:08x} at byte offset {offset} (expected 0x{RECORDIO_MAGIC:08x})",
                 offset,
             )
         cflag, length = lrecord >> 29, lrecord & _RECORDIO_LENGTH_MASK
@@ -260,9 +259,7 @@ def tfrecord_data(record: bytes) -> bytes:
         raise RecordFormatError("truncated TFRecord header at byte offset 0", 0)
     (length, _) = _TFRECORD_HEADER.unpack_from(record)
     if _TFRECORD_HEADER.size + length + _TFRECORD_FOOTER.size != len(record):
-        raise RecordFormatError(
-            f"TFRecord length {length} does not match the framed record size {len(record)}", 0
-        )
+        raise RecordFormatError(f"TFRecord length {length} does not match the framed record size {len(record)}", 0)
     return record[_TFRECORD_HEADER.size : _TFRECORD_HEADER.size + length]
 
 
@@ -385,7 +382,6 @@ def _iter_multi(records: Iterable[bytes], limit: int) -> Iterator[Batch]:
         size += len(record)
     if parts:
         yield Batch(b"".join(parts), first, len(parts))
-
 
 
 def iter_line_batches(stream: BinaryIO, max_payload_bytes: int) -> Iterator[Batch]:
@@ -514,6 +510,7 @@ def _first_line_size(buf: bytearray, stream: BinaryIO) -> int:
             return size + newline + 1
         size += len(chunk)
     return size
+
 
 # --------------------------------------------------------------------------------------------------
 # Reassembly

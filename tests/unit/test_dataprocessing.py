@@ -321,9 +321,7 @@ def test_apply_input_filter_errors(record: bytes, content_type: str | None, expr
         (b"3\n", b"7\n", JSONL, CSV, b"3,7"),
     ],
 )
-def test_join(
-    input_record: bytes, output_record: bytes, content_type: str, accept: str, expected: bytes
-) -> None:
+def test_join(input_record: bytes, output_record: bytes, content_type: str, accept: str, expected: bytes) -> None:
     assert join(input_record, output_record, content_type, accept) == expected
 
 
@@ -470,9 +468,7 @@ def test_csv_pipeline_from_the_reference() -> None:
         ({"InputFilter": "$.x"}, b'{"id":1,"x":[1,2]}', b'{"label":1}\n', b'{"label":1}\n'),
     ],
 )
-def test_process_record_json(
-    api: dict[str, str], input_record: bytes, output_record: bytes, expected: bytes
-) -> None:
+def test_process_record_json(api: dict[str, str], input_record: bytes, output_record: bytes, expected: bytes) -> None:
     dp = DataProcessing.from_api(api)
     assert process_record(input_record, output_record, dp, JSONL, JSONL) == expected
 

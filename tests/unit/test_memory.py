@@ -39,6 +39,7 @@ for _ in range(32):  # large buffers between smaller ones that stay, as a job's 
 del blocks
 print(rss() - before)
 """
+
     def kept(flag: str) -> int:
         run = subprocess.run([sys.executable, "-c", script, flag], capture_output=True, text=True, check=True)
         return int(run.stdout)

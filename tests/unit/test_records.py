@@ -103,16 +103,12 @@ def test_line_splitting(data: bytes, expected: list[bytes], short: bool) -> None
 
 
 def test_line_splitting_across_chunk_boundaries() -> None:
-    lines = [
-        b"x" * n + b"\n" for n in (0, 1, READ_CHUNK_SIZE - 2, READ_CHUNK_SIZE, 3 * READ_CHUNK_SIZE + 5, 7)
-    ]
+    lines = [b"x" * n + b"\n" for n in (0, 1, READ_CHUNK_SIZE - 2, READ_CHUNK_SIZE, 3 * READ_CHUNK_SIZE + 5, 7)]
     data = b"".join(lines) + b"tail"
     assert records_of(data, "Line") == [*lines, b"tail"]
 
 
-@pytest.mark.parametrize(
-    ("data", "expected"), [(b"", []), (b"a\nb\n", [b"a\nb\n"]), (b"\x00\xff", [b"\x00\xff"])]
-)
+@pytest.mark.parametrize(("data", "expected"), [(b"", []), (b"a\nb\n", [b"a\nb\n"]), (b"\x00\xff", [b"\x00\xff"])])
 @pytest.mark.parametrize("split_type", ["None", None])
 def test_split_none_is_the_whole_object(data: bytes, expected: list[bytes], split_type: str | None) -> None:
     assert list(iter_records(io.BytesIO(data), split_type)) == expected

@@ -113,9 +113,7 @@ def reader_settings(strategy: str, limit: int) -> BatchSettings:
 
 
 @pytest.mark.parametrize(("strategy", "limit"), [("SingleRecord", 100), ("MultiRecord", 10)])
-def test_the_reader_counts_records_and_bytes_of_what_it_hands_out(
-    tmp_path: Path, strategy: str, limit: int
-) -> None:
+def test_the_reader_counts_records_and_bytes_of_what_it_hands_out(tmp_path: Path, strategy: str, limit: int) -> None:
     data = b"a,1\nbb,2\n\nccc,3\nd"
     src = tmp_path / "in.csv"
     src.write_bytes(data)
