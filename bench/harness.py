@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,44 @@ HAND_LABEL = "inferpipe-bench"  # on the containers the bench starts by hand (co
 
 def build_images() -> None:
     subprocess.run(["bash", str(REPO / "scripts" / "build-test-images.sh")], check=True, cwd=REPO)
+
+
+def docker(*args: str) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:2])}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+@contextlib.contextmanager
+def echoes_by_hand(run_id: str, n: int) -> Iterator[list[int]]:
+    """What a person would do: `docker run` n echo containers (ECHO_RAW=1), each with a port
+    published on 127.0.0.1; yields those ports, and `docker rm -f`s the containers on leaving."""
+    ids: list[str] = []
+    try:
+        for _ in range(n):
+            run = ["run", "-d", "--label", f"{HAND_LABEL}={run_id}", "-e", "ECHO_RAW=1", "-p", "127.0.0.1::8080"]
+            ids.append(docker(*run, ECHO_IMAGE, "serve"))
+        yield [int(docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]) for cid in ids]
+    finally:
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
+
+
+def wait_pings(ports: list[int], timeout: float = 60) -> None:
+    """Poll each port's /ping until all answer 200."""
+    deadline = time.monotonic() + timeout
+    pending = set(ports)
+    with httpx.Client(timeout=2) as client:
+        while pending:
+            for port in list(pending):
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
+                        pending.discard(port)
+            if pending:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"hand-run containers did not answer /ping within {timeout} s")
+                time.sleep(0.02)
 
 
 # Longer than the tests allow: a loaded machine is the bench's normal state.

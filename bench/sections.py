@@ -21,7 +21,7 @@ import httpx
 from botocore.exceptions import ClientError
 
 from . import transform
-from .harness import BENCH, ECHO_IMAGE, HAND_LABEL, Bench
+from .harness import BENCH, Bench, echoes_by_hand, wait_pings
 from .load import LoadResult, LoadRun, LoadSpec, run_load
 from .modeldata import measure as measure_model_data
 from .s3transform import S3_THROUGHPUT_RATIO
@@ -791,50 +791,13 @@ def section_cli(ctx: Ctx) -> SectionResult:
 # 6. cold start
 
 
-def _docker(*args: str) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args[:2])}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
-
-
 def hand_run(b: Bench, n: int = 3, timeout: float = 60) -> float:
     """What a person would do: docker run the three containers with a published 127.0.0.1 port,
     then poll each /ping until it answers 200. Seconds from the first docker run to the last 200."""
-    ids: list[str] = []
     t0 = time.monotonic()
-    try:
-        for _ in range(n):
-            ids.append(
-                _docker(
-                    "run",
-                    "-d",
-                    "--label",
-                    f"{HAND_LABEL}={b.run_id}",
-                    "-e",
-                    "ECHO_RAW=1",
-                    "-p",
-                    "127.0.0.1::8080",
-                    ECHO_IMAGE,
-                    "serve",
-                )  # fmt: skip
-            )
-        ports = [int(_docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]) for cid in ids]
-        pending = set(ports)
-        with httpx.Client(timeout=2) as client:
-            while pending:
-                for port in list(pending):
-                    with contextlib.suppress(httpx.HTTPError):
-                        if client.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
-                            pending.discard(port)
-                if pending:
-                    if time.monotonic() - t0 > timeout:
-                        raise RuntimeError(f"hand-run containers did not answer /ping within {timeout} s")
-                    time.sleep(0.02)
+    with echoes_by_hand(b.run_id, n) as ports:
+        wait_pings(ports, timeout)
         return time.monotonic() - t0
-    finally:
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
 
 
 def daemon_cold_start(b: Bench, i: int) -> float:

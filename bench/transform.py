@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import deque
@@ -18,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 
-from .harness import ECHO_IMAGE, HAND_LABEL, Bench
+from .harness import Bench, echoes_by_hand, wait_pings
 
 CHAIN = 2  # containers per instance, as in the measurement that asked for this section
 PAYLOAD_MB = 1
@@ -138,36 +136,12 @@ async def drive(chains: list[list[str]], payloads: Iterator[bytes], concurrency:
                 fh.write(await window.popleft())
 
 
-def _docker(*args: str) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args[:2])}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
-
-
 def by_hand(b: Bench, case: Case, source: Path, out: Path) -> dict[str, float]:
     """docker run the chain of each instance, wait for /ping, drive it, docker rm -f it. Returns the
     whole job's seconds and the loop's seconds."""
-    ids: list[str] = []
     t0 = time.monotonic()
-    try:
-        for _ in range(case.instances * CHAIN):
-            ids.append(
-                _docker(
-                    "run",
-                    "-d",
-                    "--label",
-                    f"{HAND_LABEL}={b.run_id}",
-                    "-e",
-                    "ECHO_RAW=1",
-                    "-p",
-                    "127.0.0.1::8080",
-                    ECHO_IMAGE,
-                    "serve",
-                )  # fmt: skip
-            )
-        ports = [int(_docker("port", cid, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]) for cid in ids]
-        _wait_pings(ports)
+    with echoes_by_hand(b.run_id, case.instances * CHAIN) as ports:
+        wait_pings(ports)
         chains = [
             [f"http://127.0.0.1:{p}/invocations" for p in ports[i * CHAIN : (i + 1) * CHAIN]]
             for i in range(case.instances)
@@ -178,25 +152,7 @@ def by_hand(b: Bench, case: Case, source: Path, out: Path) -> dict[str, float]:
         t1 = time.monotonic()
         asyncio.run(drive(chains, payloads, case.concurrency, out))
         t2 = time.monotonic()
-    finally:
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
     return {"job_s": time.monotonic() - t0, "loop_s": t2 - t1}
-
-
-def _wait_pings(ports: list[int], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    with httpx.Client(timeout=2) as client:
-        while pending:
-            for port in list(pending):
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
-                        pending.discard(port)
-            if pending:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"hand-run containers did not answer /ping within {timeout} s")
-                time.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------------------------
