@@ -6,6 +6,7 @@ import io
 import random
 
 import pytest
+from trickle import Trickle
 
 from inferpipe.core.batch.records import (
     RecordTooLargeError,
@@ -13,22 +14,6 @@ from inferpipe.core.batch.records import (
     iter_line_batches,
     iter_records,
 )
-
-
-class Trickle(io.RawIOBase):
-    """A raw stream that returns at most ``step`` bytes per read, as a pipe or socket may."""
-
-    def __init__(self, data: bytes, step: int) -> None:
-        self.data, self.pos, self.step = data, 0, step
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        n = self.step if size < 0 else min(size, self.step)
-        out = self.data[self.pos : self.pos + n]
-        self.pos += len(out)
-        return out
 
 
 def oracle(data: bytes, limit: int) -> list[tuple[bytes, int, int]]:
