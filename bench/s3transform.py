@@ -100,7 +100,6 @@ def server_copy(s3: Any, source: str, target: str) -> tuple[float, float]:
     writer = objects.writer(parse_s3_uri(target))
     for chunk in chunks:
         writer.write(chunk)
-    writer.write(b"")
     t1 = time.monotonic()
     writer.complete()
     t2 = time.monotonic()
