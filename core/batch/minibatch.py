@@ -345,6 +345,12 @@ class FileTransform:
         self.records_done = 0
         self.bytes_done = 0  # input bytes (on disk) whose records are written
 
+    def _read(self, max_items: int = READ_GROUP_ITEMS) -> asyncio.Task[list[Work]]:
+        """The next mini-batches, read in a worker thread; the pool's files hear when they are in."""
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.reader.take, max_items))
+        task.add_done_callback(lambda _t: self.pool.notify())
+        return task
+
     async def _one(self, work: Work) -> list[bytes]:
         s = self.settings
         async with self.pool.slot() as chain:
@@ -365,9 +371,8 @@ class FileTransform:
 
     async def run(self) -> None:
         window: deque[tuple[Work, asyncio.Task[list[bytes]]]] = deque()
-        limit = 2 * self.pool.size
+        pool = self.pool
         ready: deque[Work] = deque()
-        loop = asyncio.get_running_loop()
         reading: asyncio.Task[list[Work]] | None = None
         eof = False
         try:
@@ -377,48 +382,49 @@ class FileTransform:
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
             # the first request waits only for its own mini-batch, not for a whole group of them
-            reading = loop.create_task(asyncio.to_thread(self.reader.take, 1))
+            reading = self._read(1)
             while True:
-                while len(window) < limit:
-                    if not ready:
-                        if eof or reading is None:
-                            break
-                        group = await reading
-                        reading = None
-                        if not group:
-                            eof = True
-                            break
+                if not ready and reading is not None and reading.done():
+                    group = reading.result()
+                    reading = None
+                    if group:
                         ready.extend(group)
                         # read the next group while these are in flight, so no request waits on the disk
-                        reading = loop.create_task(asyncio.to_thread(self.reader.take))
-                    if window and self.pool.window_full():
-                        break  # write this file's head first: waiting for room its own writes free would hang
-                    await self.pool.reserve()
+                        reading = self._read()
+                    else:
+                        eof = True
+                while ready and pool.may_start():
                     work = ready.popleft()
-                    window.append((work, loop.create_task(self._one(work))))
-                if not window:
-                    break
-                work, task = window.popleft()
-                try:
-                    pieces = await task
+                    task = asyncio.get_running_loop().create_task(self._one(work))
+                    pool.started(task)
+                    window.append((work, task))
+                if window and window[0][1].done():
+                    # written as soon as it is the head, so finished responses never wait on the next start
+                    work, task = window.popleft()
                     try:
-                        await self.writer.write(pieces)
-                    except OSError as exc:
-                        raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
-                finally:
-                    self.pool.release()
-                self.records_done += work.count
-                self.bytes_done = work.end
+                        pieces = task.result()
+                        try:
+                            await self.writer.write(pieces)
+                        except OSError as exc:
+                            raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
+                    finally:
+                        pool.written()
+                    self.records_done += work.count
+                    self.bytes_done = work.end
+                    continue
+                if eof and not ready and not window:
+                    break
+                await pool.changed()
             try:
                 await self.writer.commit()
             except OSError as exc:
                 raise FileFailed(f"{self.file.relative}: cannot write the output: {exc}") from exc
         except BaseException:
-            self.pool.release(len(window))
             tasks = [t for _, t in window] + ([reading] if reading is not None else [])
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            pool.written(len(window))
             await asyncio.shield(asyncio.to_thread(self.writer.discard))
             raise
         finally:

@@ -319,9 +319,11 @@ def test_remove_partials_only_removes_that_jobs(tmp_path: Path) -> None:
 # the engine against fake containers ------------------------------------------------------------------
 class FakeChain:
     """Two in-process 'containers': echo the body after a random delay, counting in-flight requests;
-    a body containing FAIL:<n>:<code> makes container n answer that code."""
+    a body containing FAIL:<n>:<code> makes container n answer that code; a body in ``delays`` takes
+    that many seconds more in container 1."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delays: dict[bytes, float] | None = None) -> None:
+        self.delays = delays or {}
         self.inflight = 0
         self.peak = 0
         self.calls = 0
@@ -355,7 +357,7 @@ class FakeChain:
                 if f"FAIL:{index}:".encode() in body:
                     code = int(body.split(f"FAIL:{index}:".encode())[1][:3])
                     return web.Response(status=code, text=f"boom from {index}")
-                await asyncio.sleep(random.uniform(0, 0.002))
+                await asyncio.sleep(random.uniform(0, 0.002) + (self.delays.get(body, 0.0) if index == 1 else 0.0))
                 return web.Response(body=body, content_type=request.content_type)
             finally:
                 if index == 1:
@@ -530,8 +532,8 @@ def test_one_file_keeps_two_instances_busy_in_order(tmp_path: Path) -> None:
 
 def test_files_sharing_a_pool_hold_at_most_two_mini_batches_per_slot(tmp_path: Path) -> None:
     """Several files at once on a shared pool: together their reorder windows never hold more than
-    2 mini-batches per slot, and every file still completes in order (no file waits on room only its
-    own writes would free)."""
+    2 mini-batches per slot, no more than one per instance waits for a slot, and every file still
+    completes in order (no file waits on room only its own writes would free)."""
     datas = [b"".join(b"f%d-%d\n" % (f, i) for i in range(300)) for f in range(3)]
 
     async def main() -> None:
@@ -540,15 +542,15 @@ def test_files_sharing_a_pool_hold_at_most_two_mini_batches_per_slot(tmp_path: P
         try:
             s = settings(strategy="SingleRecord", max_concurrent=2)
             pool = ChainPool([chain.handles], s.max_concurrent)
-            peak = 0
-            reserve = pool.reserve
+            peak_held = peak_pending = 0
+            started = pool.started
 
-            async def counting_reserve() -> None:
-                nonlocal peak
-                await reserve()
-                peak = max(peak, 2 * pool.size - pool._window._value)
+            def counting_started(task: asyncio.Task[object]) -> None:
+                nonlocal peak_held, peak_pending
+                started(task)
+                peak_held, peak_pending = max(peak_held, pool.held), max(peak_pending, pool.pending)
 
-            pool.reserve = counting_reserve  # type: ignore[method-assign]
+            pool.started = counting_started  # type: ignore[method-assign]
             session = new_session()
             try:
                 runs = []
@@ -563,8 +565,48 @@ def test_files_sharing_a_pool_hold_at_most_two_mini_batches_per_slot(tmp_path: P
                 await session.close()
             for n, data in enumerate(datas):
                 assert (tmp_path / "out" / f"in{n}.csv.out").read_bytes() == data
-            assert 1 < peak <= 2 * pool.size
-            assert pool._window._value == 2 * pool.size  # every reservation was given back
+            assert 1 < peak_held <= 2 * pool.size
+            assert peak_pending == pool.size + 1  # every slot busy, and one mini-batch waiting for a slot
+            assert pool.held == 0 and pool.pending == 0  # everything was given back
+            assert chain.peak <= pool.size
+        finally:
+            await chain.close()
+
+    asyncio.run(main())
+
+
+def test_a_slow_head_of_line_leaves_room_for_later_responses(tmp_path: Path) -> None:
+    """One slow mini-batch at the head: the others go on through the free slots and wait, finished,
+    to be written behind it (up to 2 per slot), and the output is still in input order."""
+    data = b"".join(b"%d\n" % i for i in range(40))
+
+    async def main() -> None:
+        chain = FakeChain(delays={b"0\n": 0.3})
+        await chain.start()
+        try:
+            s = settings(strategy="SingleRecord", max_concurrent=2)
+            pool = ChainPool([chain.handles], s.max_concurrent)
+            peak_held = 0
+            started = pool.started
+
+            def counting_started(task: asyncio.Task[object]) -> None:
+                nonlocal peak_held
+                started(task)
+                peak_held = max(peak_held, pool.held)
+
+            pool.started = counting_started  # type: ignore[method-assign]
+            src = tmp_path / "in.csv"
+            src.write_bytes(data)
+            final = tmp_path / "out" / "in.csv.out"
+            session = new_session()
+            try:
+                file = InputFile(src, src.name, len(data))
+                await FileTransform(session, pool, file, final, partial_file(final, "j"), s).run()
+            finally:
+                await session.close()
+            assert final.read_bytes() == data
+            assert peak_held == 2 * pool.size  # the later responses filled the window behind the head
+            assert pool.held == 0 and pool.pending == 0
         finally:
             await chain.close()
 
