@@ -5,12 +5,38 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
+import time
 
 log = logging.getLogger("inferpipe.memory")
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc refuses more on 64-bit hosts (HEAP_MAX_SIZE / 2)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim; a no-op elsewhere).
+
+    A transform's MiB-sized buffers are freed when the job ends, but glibc keeps the pages of a
+    fragmented heap mapped: without this the daemon's RSS stayed about 13 MB higher after each 240 MB
+    job, and kept creeping job after job (70 MB idle, 83 MB after one, 109 MB after two)."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if trim is None:
+        return
+    t0 = time.perf_counter()
+    trim(0)
+    log.debug("malloc_trim took %.1f ms", (time.perf_counter() - t0) * 1000)
 
 
 def fix_mmap_threshold(threshold: int) -> bool:
@@ -26,11 +52,8 @@ def fix_mmap_threshold(threshold: int) -> bool:
     Returns whether the threshold was set (False on a C library without mallopt)."""
     if threshold <= 0:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
     if mallopt is None:  # musl, macOS: their allocators have no such knob
         log.info("this C library has no mallopt: INFERPIPE_MALLOC_MMAP_THRESHOLD is ignored")
         return False

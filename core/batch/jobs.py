@@ -54,6 +54,7 @@ from inferpipe.core.containers.runtime import Runtime, RuntimeProblem
 from inferpipe.core.errors import ResourceInUse, ValidationException
 from inferpipe.core.failure_reason import failure_reason
 from inferpipe.core.limits import InstanceBudget
+from inferpipe.core.memory import trim_heap
 from inferpipe.core.retry import retry
 from inferpipe.core.s3.client import s3_objects
 from inferpipe.core.s3.errors import S3Error
@@ -349,6 +350,7 @@ class TransformManager:
             reason = failure_reason(reason) if reason else None  # the one cut every ending gets
             self._save(job, status=status, failure_reason=reason)
             self.jobs.pop(spec.name.lower(), None)
+            trim_heap()  # the job's buffers are gone; a daemon that stays up should not keep their pages
             log.info("transform job %s %s%s", spec.name, status, f": {reason}" if reason else "")
 
     async def _capture(self, job: Job) -> None:
