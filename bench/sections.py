@@ -992,7 +992,10 @@ def section_s3transform(ctx: Ctx) -> SectionResult:
 def section_transform(ctx: Ctx) -> SectionResult:
     out = SectionResult("transform")
     results = transform.measure(ctx.bench, ctx.quick, ctx.log)
-    out.results = {key: {k: rnd(v, 4) for k, v in r.items()} for key, r in results.items()}
+    out.results = {
+        key: {k: [rnd(x, 4) for x in v] if isinstance(v, list) else rnd(v, 4) for k, v in r.items()}
+        for key, r in results.items()
+    }
     multi = [r["throughput_ratio"] for k, r in results.items() if "_multirecord_" in k]
     single = [r["throughput_ratio"] for k, r in results.items() if "_singlerecord_" in k]
     walls = [r["wall_ratio"] for r in results.values()]

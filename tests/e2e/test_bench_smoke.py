@@ -24,6 +24,8 @@ UNAVAILABLE = "not available yet"
 def _leaves(node: Any, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(node, dict):
         return [leaf for k, v in node.items() for leaf in _leaves(v, f"{path}.{k}" if path else k)]
+    if isinstance(node, list):  # per-run figures: each must be a number too
+        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, f"{path}[{i}]")] or [(path, node)]
     return [(path, node)]
 
 
