@@ -24,13 +24,14 @@ from .harness import Bench, echoes_by_hand, wait_pings
 CHAIN = 2  # containers per instance, as in the measurement that asked for this section
 PAYLOAD_MB = 1
 LINE_BLOCK = 100_000  # lines written per block when generating an input
-# DescribeTransformJob until the job ends: every POLL seconds at first, then every 1 % of the time
-# elapsed, at most the CLI's --wait interval. Each call costs the daemon about 2 ms of CPU and this
-# process more, on the 2 cores the containers saturate; at a steady 50 ms that is about a tenth of a
-# core the by-hand side never pays, for a job-end reading that is late by at most 1 % + POLL (which
-# only overstates the job's wall time). Throughput comes from the daemon's own ElapsedSeconds.
+# DescribeTransformJob until the job ends. Each call costs the daemon about 2 ms of CPU and this
+# process about 3 ms, on the 2 cores the containers saturate: at a steady 50 ms that was about a
+# tenth of a core the by-hand side never pays. So the poll waits half the processing time the job's
+# own progress says is left (at most the CLI's --wait interval, POLL_MAX), and every POLL seconds
+# while the fleet starts and once every byte is processed, when the end is near. A wrong estimate
+# only reads the end late, which overstates the job's wall time; throughput comes from the
+# daemon's own ElapsedSeconds.
 POLL = 0.05
-POLL_FRACTION = 0.01
 POLL_MAX = 0.5
 JOB_TIMEOUT = 1800.0
 # Runs of each case, interleaved round by round. The echo containers' speed on 2 shared cores
@@ -189,6 +190,15 @@ def peak_rss_mb(pid: int | None) -> float | None:
     return None
 
 
+def next_poll(progress: dict[str, Any]) -> float:
+    """Seconds until the next DescribeTransformJob (see POLL)."""
+    done, total = progress.get("BytesProcessed", 0), progress.get("BytesTotal", 0)
+    elapsed = progress.get("ElapsedSeconds", 0.0)
+    if not 0 < done < total or elapsed <= 0:
+        return POLL
+    return min(POLL_MAX, max(POLL, (total - done) * elapsed / done / 2))
+
+
 def daemon_job(b: Bench, model: str, case: Case, n: int, source: Path, out: Path) -> dict[str, float]:
     name = f"bench-tx-{n}-{b.run_id.replace('-', '')}"[:63]
     pid = b.daemon.pid
@@ -214,7 +224,7 @@ def daemon_job(b: Bench, model: str, case: Case, n: int, source: Path, out: Path
             break
         if time.monotonic() - t0 > JOB_TIMEOUT:
             raise RuntimeError(f"transform job {name} still {desc['TransformJobStatus']} after {JOB_TIMEOUT} s")
-        time.sleep(min(POLL_MAX, max(POLL, POLL_FRACTION * (time.monotonic() - t0))))
+        time.sleep(next_poll(desc.get("InferpipeProgress") or {}))
     wall = time.monotonic() - t0
     if desc["TransformJobStatus"] != "Completed":
         raise RuntimeError(f"transform job {name}: {desc['TransformJobStatus']}: {desc.get('FailureReason')}")
