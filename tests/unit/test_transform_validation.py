@@ -531,8 +531,8 @@ def test_one_file_keeps_two_instances_busy_in_order(tmp_path: Path) -> None:
 
 
 def test_files_sharing_a_pool_hold_at_most_two_mini_batches_per_slot(tmp_path: Path) -> None:
-    """Several files at once on a shared pool: together their reorder windows never hold more than
-    2 mini-batches per slot, no more than one per instance waits for a slot, and every file still
+    """Several files at once on a shared pool: together they never hold more than 2 mini-batches
+    per slot started and not yet written, no more than one per instance waits for a slot, and every file still
     completes in order (no file waits on room only its own writes would free)."""
     datas = [b"".join(b"f%d-%d\n" % (f, i) for i in range(300)) for f in range(3)]
 
