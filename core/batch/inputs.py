@@ -243,6 +243,18 @@ class CountingReader:
         self.count += len(data)
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Straight into the caller's buffer where the file can (records.iter_line_batches)."""
+        readinto = getattr(self.raw, "readinto", None)
+        if readinto is None:  # an S3 object's body
+            data = self.raw.read(len(buffer))
+            buffer[: len(data)] = data
+            n = len(data)
+        else:
+            n = readinto(buffer) or 0
+        self.count += n
+        return n
+
     def readable(self) -> bool:
         return True
 

@@ -35,7 +35,7 @@ from inferpipe.core.batch.records import (
     split_response_records,
 )
 from inferpipe.core.batch.s3data import S3OutputWriter, open_object
-from inferpipe.core.containers.chain import ContainerCallError, FirstContainerUnreachable, run_chain
+from inferpipe.core.containers.chain import Body, ContainerCallError, FirstContainerUnreachable, run_chain
 from inferpipe.core.containers.hostpaths import create_file
 from inferpipe.core.containers.runtime import ContainerHandle
 from inferpipe.core.retry import retry
@@ -71,7 +71,7 @@ class FileFailed(Exception):
 
 @dataclass
 class Work:
-    payload: bytes
+    payload: Body
     first: int  # 0-based number of the first record in the file
     count: int
     originals: list[bytes] | None  # the unfiltered input records, kept only for JoinSource=Input
@@ -124,8 +124,12 @@ class BatchReader:
         if s.split_type == "Line" and s.data_processing.is_default:
             # records that pass through untouched: cut in bulk (MultiRecord) or one generator per
             # request (SingleRecord), counted in ``take`` rather than one generator more per record
-            lines = iter_line_batches if strategy == MULTI_RECORD else iter_single_lines
-            self._batches = lines(stream, limit)
+            if strategy == MULTI_RECORD:
+                # the file's size sizes the read buffers; unknown once decompressed
+                hint = None if s.compression == "Gzip" else self.file.size
+                self._batches = iter_line_batches(stream, limit, hint)
+            else:
+                self._batches = iter_single_lines(stream, limit)
             self._bulk = True
             return
         records = self._filtered(iter_records(stream, s.split_type))
@@ -257,7 +261,7 @@ def explain(exc: ContainerCallError) -> str:
 
 
 async def call_chain(
-    session: aiohttp.ClientSession, containers: Sequence[ContainerHandle], body: bytes, s: BatchSettings
+    session: aiohttp.ClientSession, containers: Sequence[ContainerHandle], body: Body, s: BatchSettings
 ) -> tuple[bytes, str | None]:
     """One request through every container, within InvocationsTimeoutInSeconds for the whole chain.
 
@@ -290,7 +294,7 @@ async def call_chain(
 
 
 async def call_with_retries(
-    session: aiohttp.ClientSession, containers: Sequence[ContainerHandle], body: bytes, s: BatchSettings
+    session: aiohttp.ClientSession, containers: Sequence[ContainerHandle], body: Body, s: BatchSettings
 ) -> tuple[bytes, str | None]:
     return await retry(
         lambda _n: call_chain(session, containers, body, s),

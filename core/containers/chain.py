@@ -15,6 +15,9 @@ from inferpipe.core.containers.runtime import ContainerHandle
 
 MAX_INTER_CONTAINER_BYTES = 5 * 1024 * 1024
 
+# A request body: bytes, or a memoryview for a batch mini-batch read straight into a buffer of its own.
+Body = bytes | memoryview
+
 
 class ContainerCallError(Exception):
     """A container answered non-2xx, timed out, or broke the connection."""
@@ -49,7 +52,7 @@ class HopObserver(Protocol):
     container gets, and sees what was sent and answered. A failed hop reaches the caller as a
     ContainerCallError naming its container."""
 
-    def sending(self, cont: ContainerHandle, headers: dict[str, str], body: bytes) -> None: ...
+    def sending(self, cont: ContainerHandle, headers: dict[str, str], body: Body) -> None: ...
 
     def answered(
         self, cont: ContainerHandle, status: int, sent: Mapping[str, str], headers: Mapping[str, str], body: bytes
@@ -82,7 +85,7 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
 async def run_chain(
     session: aiohttp.ClientSession,
     containers: Sequence[ContainerHandle],
-    body: bytes,
+    body: Body,
     *,
     content_type: str | None,
     accept: str | None,
@@ -144,4 +147,4 @@ async def run_chain(
             raise ContainerCallError(
                 cont.hostname, 200, "", payload_too_large=(containers[position + 1].hostname, len(body))
             )
-    return ChainResult(body, content_type, attrs, timings)
+    return ChainResult(bytes(body) if isinstance(body, memoryview) else body, content_type, attrs, timings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from inferpipe.core.containers.chain import Body
 from inferpipe.core.containers.runtime import ContainerHandle
 from inferpipe.core.serving.step_trace import StepTrace
 from inferpipe.core.serving.telemetry import Telemetry
@@ -47,7 +48,7 @@ class HopRecorder:
         if step is not None:
             step.trace_id = self.trace_id
 
-    def sending(self, cont: ContainerHandle, headers: dict[str, str], body: bytes) -> None:
+    def sending(self, cont: ContainerHandle, headers: dict[str, str], body: Body) -> None:
         if self.telemetry is None:
             headers[TRACEPARENT] = self.ctx.traceparent(new_span_id())
         else:

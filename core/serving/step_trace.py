@@ -17,7 +17,7 @@ DEFAULT_PREVIEW_BYTES = 1024
 DEFAULT_KEEP = 100
 
 
-def body_view(body: bytes, preview_bytes: int, content_type: str | None) -> dict[str, Any]:
+def body_view(body: bytes | memoryview, preview_bytes: int, content_type: str | None) -> dict[str, Any]:
     """Size, digest and a bounded preview of exactly these bytes: text when they are UTF-8 (a
     multi-byte character cut by the bound is left out), base64 otherwise."""
     head = body[:preview_bytes]
@@ -50,7 +50,9 @@ class StepTrace:
     error: str | None = None
     _started: float = 0.0
 
-    def sending(self, position: int, hostname: str, image: str, headers: Mapping[str, str], body: bytes) -> None:
+    def sending(
+        self, position: int, hostname: str, image: str, headers: Mapping[str, str], body: bytes | memoryview
+    ) -> None:
         self._started = time.perf_counter()
         self.hops.append(
             {
