@@ -9,8 +9,16 @@ import os
 from pathlib import Path
 
 import pytest
+from trickle import ReadOnly
 
-from inferpipe.core.batch.inputs import InputError, list_inputs, open_input, output_file, partial_file
+from inferpipe.core.batch.inputs import (
+    CountingReader,
+    InputError,
+    list_inputs,
+    open_input,
+    output_file,
+    partial_file,
+)
 from inferpipe.core.batch.minibatch import OutputWriter
 from inferpipe.core.containers.hostpaths import HostPathPolicy
 
@@ -118,3 +126,20 @@ def _inputs(tmp_path: Path) -> Path:
     (data / "sub" / "a.csv").write_text("1\n")
     (data / "top.csv").write_text("1\n")
     return data
+
+
+def test_the_input_reader_counts_what_readinto_reads(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"a\nb\nc\n")
+    stream, counter = open_input(tmp_path / "in.csv", "None")
+    buf = bytearray(4)
+    assert stream.readinto(memoryview(buf)) == 4 and bytes(buf) == b"a\nb\n"  # type: ignore[attr-defined]
+    assert stream.readinto(memoryview(buf)) == 2 and counter.count == 6  # type: ignore[attr-defined]
+    assert stream.readinto(memoryview(buf)) == 0
+    stream.close()
+
+
+def test_readinto_on_a_body_that_only_reads_copies_once(tmp_path: Path) -> None:
+    reader = CountingReader(ReadOnly(b"0123456789", 3))  # type: ignore[arg-type]
+    buf = bytearray(8)
+    assert reader.readinto(memoryview(buf)) == 3 and bytes(buf[:3]) == b"012"
+    assert reader.readinto(memoryview(buf)[3:]) == 3 and reader.count == 6
