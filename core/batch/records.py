@@ -397,9 +397,10 @@ def iter_line_batches(stream: BinaryIO, max_payload_bytes: int, size_hint: int |
 
     Each payload is a memoryview of a buffer of its own, read into with ``readinto``: only the partial
     last line is copied, into the next buffer. Reading into one growing buffer and slicing payloads off
-    it cost two 1 MB copies per mini-batch, as much of the daemon's CPU as everything else it does to a
-    mini-batch in a 1 GB job. ``size_hint`` (the bytes the stream holds, when known) sizes the buffers
-    of short streams, so a small file under a large MaxPayloadInMB does not get a buffer of that size.
+    it cost two 1 MB copies per mini-batch, about a tenth of the daemon's CPU in a 1 GB job (see
+    bench/README.md, the transform's fourth pass). ``size_hint`` (the bytes the stream holds, when
+    known) sizes the buffers of short streams, so a small file under a large MaxPayloadInMB does not
+    get a buffer of that size.
     Raises RecordTooLargeError while iterating.
     """
     if max_payload_bytes < 0:
