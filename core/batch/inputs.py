@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
+from inferpipe.core.batch.records import read_into
 from inferpipe.core.containers import hostpaths
 from inferpipe.core.containers.hostpaths import HostPathPolicy, PathRefused, confined_key, inside, kind_of
 from inferpipe.core.errors import ValidationException
@@ -245,13 +246,7 @@ class CountingReader:
 
     def readinto(self, buffer: memoryview) -> int:
         """Straight into the caller's buffer where the file can (records.iter_line_batches)."""
-        readinto = getattr(self.raw, "readinto", None)
-        if readinto is None:  # an S3 object's body
-            data = self.raw.read(len(buffer))
-            buffer[: len(data)] = data
-            n = len(data)
-        else:
-            n = readinto(buffer) or 0
+        n = read_into(self.raw, buffer)
         self.count += n
         return n
 

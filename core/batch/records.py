@@ -4,7 +4,7 @@ Design notes: docs/batch-transform.md."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -411,7 +411,6 @@ def iter_line_batches(stream: BinaryIO, max_payload_bytes: int, size_hint: int |
             yield Batch(data, 0, _line_count(data))
         return
     limit = max_payload_bytes
-    fill = _filler(stream)
     left = size_hint  # bytes still to read, as far as anyone knows
     carry = memoryview(b"")  # the start of a line that runs on into the next mini-batch
     first = 0
@@ -427,7 +426,7 @@ def iter_line_batches(stream: BinaryIO, max_payload_bytes: int, size_hint: int |
                 buf = bytearray(min(limit + 1, 2 * size))
                 view, old = memoryview(buf), view
                 view[:size] = old[:size]
-            got = fill(view[size:])
+            got = read_into(stream, view[size:])
             if not got:
                 eof = True
             size += got
@@ -440,25 +439,22 @@ def iter_line_batches(stream: BinaryIO, max_payload_bytes: int, size_hint: int |
         else:
             end = buf.rfind(b"\n", 0, limit) + 1
             if end == 0:
-                raise RecordTooLargeError(first + 1, _first_line_size(view[:size], stream), limit)
+                raise RecordTooLargeError(first + 1, _first_line_size(buf, size, stream), limit)
         carry = view[end:size]
-        count = buf.count(b"\n", 0, end) + (0 if buf[end - 1] == NEWLINE else 1)
+        count = _line_count(buf, end)
         yield Batch(view[:end], first, count)
         first += count
 
 
-def _filler(stream: BinaryIO) -> Callable[[memoryview], int]:
-    """``stream.readinto`` where the stream has it; a read and one copy where it has not (S3 bodies)."""
+def read_into(stream: BinaryIO, view: memoryview) -> int:
+    """``stream.readinto(view)`` where the stream has it; a read and one copy where it has not (S3
+    bodies). Returns the bytes read, 0 at the end of the stream."""
     readinto = getattr(stream, "readinto", None)
     if readinto is not None:
-        return lambda view: readinto(view) or 0
-
-    def by_read(view: memoryview) -> int:
-        piece = stream.read(len(view))
-        view[: len(piece)] = piece
-        return len(piece)
-
-    return by_read
+        return readinto(view) or 0
+    piece = stream.read(len(view))
+    view[: len(piece)] = piece
+    return len(piece)
 
 
 def iter_single_lines(stream: BinaryIO, max_payload_bytes: int) -> Iterator[Batch]:
@@ -529,16 +525,17 @@ def _read_all(stream: BinaryIO) -> bytes:
     return b"".join(parts)
 
 
-def _line_count(data: bytes) -> int:
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+def _line_count(data: bytes | bytearray, end: int | None = None) -> int:
+    """The lines in ``data[:end]`` (non-empty), the last one counted whether or not it ends in a newline."""
+    stop = len(data) if end is None else end
+    return data.count(b"\n", 0, stop) + (0 if data[stop - 1] == NEWLINE else 1)
 
 
-def _first_line_size(buf: memoryview, stream: BinaryIO) -> int:
-    """The length of the over-long first line of ``buf``, reading on without keeping what it reads."""
-    newline = bytes(buf).find(b"\n")
+def _first_line_size(buf: bytearray, size: int, stream: BinaryIO) -> int:
+    """The length of the over-long first line of ``buf[:size]``, reading on without keeping what it reads."""
+    newline = buf.find(b"\n", 0, size)
     if newline != -1:
         return newline + 1
-    size = len(buf)
     while chunk := stream.read(MAX_READ_SIZE):
         newline = chunk.find(b"\n")
         if newline != -1:
